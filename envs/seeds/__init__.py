@@ -17,5 +17,7 @@ def load_default_seeds() -> list[Seed]:
     for line in text.splitlines():
         if line.strip():
             row = json.loads(line)
-            seeds.append(Seed(row["prompt"], row["label"], row.get("category"), "builtin", row.get("id")))
+            seeds.append(
+                Seed(row["prompt"], row["label"], row.get("category"), "builtin", row.get("id"))
+            )
     return seeds
