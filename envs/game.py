@@ -17,16 +17,16 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
-
 from advgame.envs.parsing import ATTACKER_FORMATS, AttackerFormat, parse_attack
 from advgame.envs.prompts import attacker_instruction
 from advgame.envs.seeds.base import Seed
 from advgame.envs.tree import ERROR_REWARD, AttackNode, Outcome, ResponseNode, SeedNode
-from advgame.errors import ConfigError
 from advgame.judges.base import Faithfulness, FaithfulnessRequest, Judge, JudgeStatus
 from advgame.judges.composite import CompositeJudge, as_composite
 from advgame.judges.groups import PAIR_ORDERS, PairOrder, RewardMode, ScoringGroup, score_groups
 from advgame.judges.rubrics import Rubric
+
+from advgame.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +77,10 @@ class Game:
             )
         if pair_order not in PAIR_ORDERS:
             raise ConfigError(f"Expects pair_order in {PAIR_ORDERS}, actual: {pair_order!r}")
-        for name, value in (("max_attack_chars", max_attack_chars),
-                            ("max_response_chars", max_response_chars)):
+        for name, value in (
+            ("max_attack_chars", max_attack_chars),
+            ("max_response_chars", max_response_chars),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"Expects {name} to be a positive int, actual: {value!r}")
         self.judges = as_composite(judge)
@@ -160,8 +162,9 @@ class Game:
                         valid.append(response)
                 if valid:
                     groups.append(
-                        ScoringGroup(attack.attack or "", [r.text for r in valid],
-                                     defender_rubric(node.seed))
+                        ScoringGroup(
+                            attack.attack or "", [r.text for r in valid], defender_rubric(node.seed)
+                        )
                     )
                     members.append(valid)
 
@@ -176,7 +179,8 @@ class Game:
     def _choose_response(self, attack: AttackNode) -> int | None:
         """Index of the response that represents ``attack`` for the attacker judge."""
         valid = [
-            i for i, r in enumerate(attack.responses)
+            i
+            for i, r in enumerate(attack.responses)
             if r.outcome in (Outcome.JUDGED, Outcome.JUDGE_FAILED)
         ]
         if not valid:

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from advgame.errors import ConfigError, JudgeFailureRateError
 from advgame.judges.rubrics import Rubric
+
+from advgame.errors import ConfigError, JudgeFailureRateError
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +161,7 @@ class Judge:
                 "pass a share such as 0.2"
             )
         if min_calls_for_limit < 0:
-            raise ConfigError(
-                f"Expects min_calls_for_limit >= 0, actual: {min_calls_for_limit}"
-            )
+            raise ConfigError(f"Expects min_calls_for_limit >= 0, actual: {min_calls_for_limit}")
         self.max_failure_rate = max_failure_rate
         self.min_calls_for_limit = min_calls_for_limit
         self.stats = JudgeStats()
@@ -188,9 +187,7 @@ class Judge:
             and self.stats.calls >= self.min_calls_for_limit
             and self.stats.failure_rate > limit
         ):
-            raise JudgeFailureRateError(
-                self.name, self.stats.failure_rate, limit, self.stats.calls
-            )
+            raise JudgeFailureRateError(self.name, self.stats.failure_rate, limit, self.stats.calls)
 
 
 class PairwiseJudge(Judge):
