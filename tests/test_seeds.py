@@ -13,9 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from advgame.envs.seeds import (
     HARMBENCH_CONTEXT_SEPARATOR,
     Seed,
@@ -29,6 +26,9 @@ from advgame.envs.seeds import (
     select_seeds,
     split_seeds,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from advgame.errors import ConfigError, SeedFileError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -47,6 +47,7 @@ from advgame.envs.seeds.reading import (
     read_text,
     require_field,
 )
+
 from advgame.errors import ConfigError, SeedFileError
 
 logger = logging.getLogger(__name__)

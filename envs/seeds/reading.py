@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from advgame.envs.seeds.base import SEED_LABELS, Seed, SeedLabel
+
 from advgame.errors import ConfigError, SeedFileError
 
 logger = logging.getLogger(__name__)

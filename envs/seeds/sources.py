@@ -38,6 +38,7 @@ from advgame.envs.seeds.loaders import (
     load_wildjailbreak,
     load_xstest,
 )
+
 from advgame.errors import ConfigError
 
 SeedSource = str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]]
