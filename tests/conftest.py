@@ -14,5 +14,5 @@ def shared_data() -> Path:
     """Return the folder of public data sets next to the project, or skip the test."""
     folder = PROJECT_ROOT.parent / "shared" / "data"
     if not folder.is_dir():
-        pytest.skip(f"public data folder {folder} not found; it holds the real data sets")
+        pytest.skip(f"public data folder {folder} not found; it contains the public data sets")
     return folder
