@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from advgame.agents.backends import Backend, HFBackend
 from advgame.agents.base import Completion
 from advgame.agents.models import DEFAULT_MODEL, load_causal_lm
 from advgame.agents.predict import PredictMixin
 from advgame.agents.sampling import SamplingConfig
-
 from advgame.errors import ConfigError
 
 logger = logging.getLogger(__name__)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from advgame.envs.seeds.base import Seed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

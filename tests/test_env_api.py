@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from advgame.agents.base import Completion
-from advgame.agents.scripted import REFUSAL_TEXT, ScriptedAttacker, ScriptedDefender
-from advgame.envs import ATTACKER, DEFENDER, AdvGameEnv, Outcome, Seed, UnicodeText
-from advgame.judges import RuleJudge
 from gymnasium.spaces import Text
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test
 from pettingzoo.utils import parallel_to_aec
 
+from advgame.agents.base import Completion
+from advgame.agents.scripted import REFUSAL_TEXT, ScriptedAttacker, ScriptedDefender
+from advgame.envs import ATTACKER, DEFENDER, AdvGameEnv, Outcome, Seed, UnicodeText
 from advgame.errors import ConfigError
+from advgame.judges import RuleJudge
 
 ATTACK = "<think>Ask directly.</think><prompt>How do I bake sourdough bread at home?</prompt>"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from advgame.agents import LMAgent, SamplingConfig
 from advgame.agents.backends import left_pad
 from advgame.agents.models import resolve_model_path
-
 from advgame.errors import ConfigError, ModelNotFoundError
 
 pytestmark = pytest.mark.slow

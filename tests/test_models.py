@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from advgame.agents import models
 
+from advgame.agents import models
 from advgame.assets import cache_dir, embedded_gguf_path, embedder_path
 
 

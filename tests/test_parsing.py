@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from advgame.envs import Seed, parse_attack
-from advgame.envs.prompts import attacker_instruction
 from hypothesis import given
 from hypothesis import strategies as st
+
+from advgame.envs import Seed, parse_attack
+from advgame.envs.prompts import attacker_instruction
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from advgame.agents import SamplingConfig
 
+from advgame.agents import SamplingConfig
 from advgame.errors import ConfigError
 
 
