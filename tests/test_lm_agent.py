@@ -119,12 +119,12 @@ def test_lora_trains_only_adapters(tmp_path):
 
 
 def test_load_needs_agent_folder(tmp_path):
-    with pytest.raises(ConfigError, match="LMAgent.save"):
+    with pytest.raises(ConfigError, match=r"LMAgent\.save"):
         LMAgent.load(tmp_path)
 
 
 def test_unknown_model_path_names_the_fix(tmp_path):
-    with pytest.raises(ModelNotFoundError, match="config.json"):
+    with pytest.raises(ModelNotFoundError, match=r"config\.json"):
         resolve_model_path(tmp_path / "missing")
 
 

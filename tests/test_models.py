@@ -26,7 +26,10 @@ def test_cache_dir_follows_environment(monkeypatch, tmp_path):
 
 
 def test_import_advgame_does_not_import_torch():
-    code = "import advgame, advgame.envs, advgame.judges, advgame.agents, sys; print('torch' in sys.modules)"
+    code = (
+        "import advgame, advgame.envs, advgame.judges, advgame.agents, sys; "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
