@@ -155,25 +155,19 @@ def make_server(
 
 def load_judge_backend(name: str, model_name: str | None = None) -> ChatBackend:
     """Return a chat backend that serves the advgame judge called ``name``."""
-    from advgame.judges.keyword import KeywordJudge
-    from advgame.judges.rule import RuleJudge
+    from advgame.judges.factory import make_judge
     from advgame.judges.serving import JudgeChatBackend
 
-    if name == "rule":
-        judge: Any = RuleJudge(max_failure_rate=None)
-    elif name == "keyword":
-        judge = KeywordJudge(max_failure_rate=None)
-    elif name == "embedding":
-        try:
-            from advgame.judges.embedding import EmbeddingJudge
-        except ImportError as error:
-            raise ConfigError(
-                f"the embedding judge is not available in this install ({error}); serve "
-                "--judge rule or --judge keyword"
-            ) from None
-        judge = EmbeddingJudge(max_failure_rate=None)
-    else:
+    if name not in JUDGE_BACKENDS:
         raise ConfigError(f"Expects --judge to be one of {JUDGE_BACKENDS}, actual: {name!r}")
+    try:
+        # The server keeps answering whatever the failure share, so the limit is off.
+        judge = make_judge({"kind": name, "max_failure_rate": None})
+    except ImportError as error:
+        raise ConfigError(
+            f"the {name} judge is not available in this install ({error}); serve "
+            "--judge rule or --judge keyword"
+        ) from None
     return JudgeChatBackend(judge, model_name or f"advgame-{name}-judge")
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from advgame.judges.base import JudgeStatus, PairwiseJudge, PairwiseRequest
-from advgame.judges.rubrics import Rubric
 
 from advgame.errors import ConfigError
+from advgame.judges.base import JudgeStatus, PairwiseJudge, PairwiseRequest
+from advgame.judges.rubrics import Rubric
 
 FAILED_INDEX = -1
 

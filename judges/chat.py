@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from advgame.errors import ConfigError
 from advgame.judges.base import (
     Faithfulness,
     FaithfulnessJudge,
@@ -46,8 +47,6 @@ from advgame.judges.parsing import (
 )
 from advgame.judges.prompts import JUDGE_MODES, JudgeMode, JudgeTemplates, default_templates
 from advgame.judges.rubrics import BENIGN_MAX_LENGTH_RATIO
-
-from advgame.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -34,13 +34,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from advgame.errors import ConfigError
 from advgame.judges.base import JudgeStatus
 from advgame.judges.chat import DEFAULT_MAX_FIELD_CHARS, BackendFailure, ChatJudge, ChatPrompt
 from advgame.judges.http_client import ChatClient, RequestFailure
 from advgame.judges.parsing import merge_candidate_probs
 from advgame.judges.prompts import JudgeMode, JudgeTemplates
-
-from advgame.errors import ConfigError
 
 DEFAULT_API_KEY_ENV = "ADVGAME_JUDGE_API_KEY"
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from advgame.errors import ConfigError
 from advgame.judges.base import (
     PairwiseJudge,
     PairwiseRequest,
@@ -28,8 +29,6 @@ from advgame.judges.base import (
     PointwiseVerdict,
 )
 from advgame.judges.rubrics import Rubric
-
-from advgame.errors import ConfigError
 
 TEST_PREFIXES: tuple[str, ...] = (
     "I'm sorry",

@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from advgame.errors import ConfigError
 from advgame.judges.base import JudgeStatus
 from advgame.judges.chat import DEFAULT_MAX_FIELD_CHARS, BackendFailure, ChatJudge, ChatPrompt
 from advgame.judges.prompts import JudgeMode, JudgeTemplates
-
-from advgame.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +183,7 @@ class LMJudge(ChatJudge):
         self.seed = seed
         self._generate_calls = 0
         self._plans: dict[tuple[str, tuple[str, ...]], CandidatePlan] = {}
+        self._keep_logits = True
 
     @classmethod
     def from_pretrained(
@@ -267,8 +267,21 @@ class LMJudge(ChatJudge):
             self._plans[key] = plan_candidates(self.tokenizer, *key)
         return self._plans[key]
 
+    def _last_logits(self, input_ids: Any, mask: Any, positions: Any) -> Any:
+        """Return the logits of the last two positions, (B, 2, V)."""
+        inputs = {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions}
+        if self._keep_logits:
+            try:
+                # Projecting only two positions onto the vocabulary saves the output layer's
+                # work for the whole prompt.
+                return self.model(**inputs, logits_to_keep=2).logits[:, -2:]
+            except TypeError:
+                self._keep_logits = False
+        return self.model(**inputs).logits[:, -2:]
+
     def _answer_probs(self, prompts: list[ChatPrompt]) -> list[dict[str, float] | BackendFailure]:
         import torch
+
         from advgame.agents.backends import left_pad
 
         rows: list[list[int]] = []
@@ -293,10 +306,8 @@ class LMJudge(ChatJudge):
                 chunk = todo[start : start + self.sampling.batch_size]
                 input_ids, mask = left_pad([rows[i] for i in chunk], pad_id, device)
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                logits = self.model(
-                    input_ids=input_ids, attention_mask=mask, position_ids=positions
-                ).logits  # (B, L, V)
-                probs = torch.softmax(logits[:, -2:].float(), dim=-1).cpu()  # (B, 2, V)
+                logits = self._last_logits(input_ids, mask, positions)  # (B, 2, V)
+                probs = torch.softmax(logits.float(), dim=-1).cpu()  # (B, 2, V)
                 for row, index in enumerate(chunk):
                     plan = plans[index]
                     if plan.extension is None:

@@ -27,9 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from advgame.judges.rubrics import FAITHFULNESS_CRITERIA, RUBRIC_CRITERIA, Rubric
-
 from advgame.errors import ConfigError
+from advgame.judges.rubrics import FAITHFULNESS_CRITERIA, RUBRIC_CRITERIA, Rubric
 
 JudgeMode = Literal["generative", "logprob"]
 JUDGE_MODES: tuple[str, ...] = ("generative", "logprob")
