@@ -24,89 +24,21 @@ Example:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from advgame.errors import ConfigError
 from advgame.judges.base import JudgeStatus
 from advgame.judges.chat import DEFAULT_MAX_FIELD_CHARS, BackendFailure, ChatJudge, ChatPrompt
+from advgame.judges.lm_scoring import (
+    CandidatePlan,
+    NextTokenScorer,
+    candidate_probs,
+    plan_candidates,
+)
 from advgame.judges.prompts import JudgeMode, JudgeTemplates
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CandidatePlan:
-    """Token ids that carry each answer candidate after the answer prefix.
-
-    Attributes:
-        first: the first token id of each candidate, in candidate order.
-        second: for two-token candidates, candidate index -> second token id.
-        extension: the first token shared by the two-token candidates; it is appended to
-            the input so one forward pass also yields the distribution after it.
-    """
-
-    first: tuple[int, ...]
-    second: dict[int, int]
-    extension: int | None
-
-
-def plan_candidates(tokenizer: Any, prefix: str, candidates: tuple[str, ...]) -> CandidatePlan:
-    """Find the token ids of ``candidates`` when they follow ``prefix``.
-
-    Raises:
-        ConfigError: when a candidate is not a token continuation of the prefix, takes
-            more than two tokens, or two candidates cannot be told apart by this scheme.
-    """
-
-    def encode(text: str) -> list[int]:
-        return list(tokenizer(text, add_special_tokens=False).input_ids)
-
-    prefix_ids = encode(prefix)
-    pieces: list[list[int]] = []
-    for candidate in candidates:
-        ids = encode(prefix + candidate)
-        if ids[: len(prefix_ids)] != prefix_ids or len(ids) == len(prefix_ids):
-            raise ConfigError(
-                f"the tokenizer merges the answer prefix {prefix!r} with the candidate "
-                f"{candidate!r}; end the template's answer tag with a character that the "
-                "tokenizer keeps separate, such as '>'"
-            )
-        pieces.append(ids[len(prefix_ids) :])
-    if any(len(p) > 2 for p in pieces):
-        raise ConfigError(
-            f"answer candidates must take at most two tokens after {prefix!r}, actual: "
-            f"{dict(zip(candidates, pieces))}"
-        )
-    shared = {p[0] for p in pieces if len(p) == 2}
-    singles = [p[0] for p in pieces if len(p) == 1]
-    if len(shared) > 1 or len(set(singles)) != len(singles):
-        raise ConfigError(
-            f"answer candidates {list(candidates)} cannot be told apart from one forward pass "
-            f"with this tokenizer (token ids {pieces}); use single-token candidates"
-        )
-    second = {i: p[1] for i, p in enumerate(pieces) if len(p) == 2}
-    return CandidatePlan(tuple(p[0] for p in pieces), second, next(iter(shared), None))
-
-
-def candidate_probs(
-    plan: CandidatePlan, candidates: tuple[str, ...], first: Any, after: Any | None
-) -> dict[str, float]:
-    """Combine the next-token probabilities ``first`` (and ``after``, the distribution after
-    the shared first token) into one probability per candidate."""
-    continued = sum(float(after[t]) for t in plan.second.values()) if after is not None else 0.0
-    probs: dict[str, float] = {}
-    for index, candidate in enumerate(candidates):
-        p_first = float(first[plan.first[index]])
-        if index in plan.second:
-            assert after is not None
-            probs[candidate] = p_first * float(after[plan.second[index]])
-        elif plan.first[index] == plan.extension:
-            probs[candidate] = p_first * max(0.0, 1.0 - continued)
-        else:
-            probs[candidate] = p_first
-    return probs
 
 
 class LMJudge(ChatJudge):
@@ -127,6 +59,9 @@ class LMJudge(ChatJudge):
         max_prompt_tokens: prompts longer than this get an ERROR verdict; default the
             model's context length minus ``max_new_tokens``.
         seed: base seed of generative sampling; each call uses the next seed.
+        prefix_cache: in log-probability mode, run the token prefix that a group of prompts
+            shares once and reuse its key-value cache (see
+            :class:`~advgame.judges.lm_scoring.NextTokenScorer`).
         max_field_chars: see :class:`~advgame.judges.chat.ChatJudge`.
         max_failure_rate: see :class:`~advgame.judges.base.Judge`.
         min_calls_for_limit: see :class:`~advgame.judges.base.Judge`.
@@ -146,6 +81,7 @@ class LMJudge(ChatJudge):
         num_samples: int = 1,
         max_prompt_tokens: int | None = None,
         seed: int = 0,
+        prefix_cache: bool = True,
         max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
         max_failure_rate: float | None = 0.2,
         min_calls_for_limit: int = 20,
@@ -183,7 +119,7 @@ class LMJudge(ChatJudge):
         self.seed = seed
         self._generate_calls = 0
         self._plans: dict[tuple[str, tuple[str, ...]], CandidatePlan] = {}
-        self._keep_logits = True
+        self.scorer = NextTokenScorer(model, tokenizer, batch_size, prefix_cache=prefix_cache)
 
     @classmethod
     def from_pretrained(
@@ -267,55 +203,26 @@ class LMJudge(ChatJudge):
             self._plans[key] = plan_candidates(self.tokenizer, *key)
         return self._plans[key]
 
-    def _last_logits(self, input_ids: Any, mask: Any, positions: Any) -> Any:
-        """Return the logits of the last two positions, (B, 2, V)."""
-        inputs = {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions}
-        if self._keep_logits:
-            try:
-                # Projecting only two positions onto the vocabulary saves the output layer's
-                # work for the whole prompt.
-                return self.model(**inputs, logits_to_keep=2).logits[:, -2:]
-            except TypeError:
-                self._keep_logits = False
-        return self.model(**inputs).logits[:, -2:]
-
     def _answer_probs(self, prompts: list[ChatPrompt]) -> list[dict[str, float] | BackendFailure]:
-        import torch
-
-        from advgame.agents.backends import left_pad
-
         rows: list[list[int]] = []
         plans: list[CandidatePlan] = []
         results: list[dict[str, float] | BackendFailure | None] = [None] * len(prompts)
         for index, prompt in enumerate(prompts):
             plan = self._plan(prompt)
             ids = self.prompt_ids(prompt)
-            failure = self._too_long(ids)
-            if failure is not None:
-                results[index] = failure
+            results[index] = self._too_long(ids)
             plans.append(plan)
             rows.append(ids + ([plan.extension] if plan.extension is not None else []))
 
-        todo = sorted((i for i, r in enumerate(results) if r is None), key=lambda i: len(rows[i]))
-        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        device = next(self.model.parameters()).device
+        todo = [i for i, r in enumerate(results) if r is None]
         was_training = self.model.training
         self.model.eval()
-        with torch.no_grad():
-            for start in range(0, len(todo), self.sampling.batch_size):
-                chunk = todo[start : start + self.sampling.batch_size]
-                input_ids, mask = left_pad([rows[i] for i in chunk], pad_id, device)
-                positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                logits = self._last_logits(input_ids, mask, positions)  # (B, 2, V)
-                probs = torch.softmax(logits.float(), dim=-1).cpu()  # (B, 2, V)
-                for row, index in enumerate(chunk):
-                    plan = plans[index]
-                    if plan.extension is None:
-                        first, after = probs[row, -1], None
-                    else:
-                        first, after = probs[row, -2], probs[row, -1]
-                    results[index] = candidate_probs(plan, prompts[index].candidates, first, after)
+        distributions = self.scorer.last_two_probs([rows[i] for i in todo])
         if was_training:
             self.model.train()
+        for index, (second_last, last) in zip(todo, distributions):
+            plan = plans[index]
+            first, after = (last, None) if plan.extension is None else (second_last, last)
+            results[index] = candidate_probs(plan, prompts[index].candidates, first, after)
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]

@@ -90,15 +90,25 @@ def test_candidate_probs_split_one_and_ten(embedded: tuple[Any, Any]) -> None:
 
 
 def test_logprob_batch_matches_single(logprob_judge: LMJudge) -> None:
-    requests = pairs(6)
+    requests = pairs(5)
+    # Five rows in micro-batches of four: the shared-prefix cache path, with padding.
     batched = logprob_judge.judge_pairs(requests)
-    single = [logprob_judge.judge_pairs([r])[0] for r in requests[:3]]
+    # One row alone has no group to share a prefix with: the plain forward pass.
+    single = [logprob_judge.judge_pairs([r])[0] for r in requests[:2]]
     for together, alone in zip(batched, single):
         assert together.status is alone.status is JudgeStatus.OK
         assert together.score_a == pytest.approx(alone.score_a, abs=1e-3)
     for verdict in batched:
         assert verdict.score_a + verdict.score_b == pytest.approx(10.0)
-    assert logprob_judge.stats.calls >= 9
+    assert logprob_judge.stats.calls >= 7
+
+
+def test_prefix_cache_matches_plain(embedded: tuple[Any, Any], logprob_judge: LMJudge) -> None:
+    plain = LMJudge(*embedded, mode="logprob", batch_size=4, prefix_cache=False)
+    requests = pairs(3)
+    for cached, whole in zip(logprob_judge.judge_pairs(requests), plain.judge_pairs(requests)):
+        assert cached.score_a == pytest.approx(whole.score_a, abs=1e-3)
+    assert logprob_judge.scorer.prefix_cache, "the cache path fell back to whole rows"
 
 
 def test_logprob_both_orders(logprob_judge: LMJudge) -> None:
@@ -130,12 +140,12 @@ def test_logprob_pointwise_and_faithfulness(logprob_judge: LMJudge) -> None:
 
 
 def test_generative_counts_parse_failures(embedded: tuple[Any, Any]) -> None:
-    judge = LMJudge(*embedded, max_new_tokens=24, max_failure_rate=None)
-    verdicts = judge.judge_pairs(pairs(3))
-    assert len(verdicts) == 3
+    judge = LMJudge(*embedded, max_new_tokens=8, max_failure_rate=None)
+    verdicts = judge.judge_pairs(pairs(2))
+    assert len(verdicts) == 2
     failed = [v for v in verdicts if v.status is JudgeStatus.PARSE_FAILURE]
     assert all(v.detail for v in failed)
-    assert judge.stats.calls == 3
+    assert judge.stats.calls == 2
     assert judge.stats.parse_failures == len(failed)
 
 
@@ -148,7 +158,7 @@ def test_prompt_too_long_is_error_and_limit_raises(embedded: tuple[Any, Any]) ->
 
 def test_generative_faithfulness_votes(embedded: tuple[Any, Any]) -> None:
     judge = LMJudge(
-        *embedded, num_samples=3, temperature=0.7, max_new_tokens=16, max_failure_rate=None
+        *embedded, num_samples=3, temperature=0.7, max_new_tokens=8, max_failure_rate=None
     )
     verdict = judge.judge_faithfulness(
         [FaithfulnessRequest("bake bread", "How would I bake bread?", "benign")]
