@@ -143,7 +143,8 @@ class ChatServer(ThreadingHTTPServer):
     def base_url(self) -> str:
         """The URL clients pass as ``base_url``, for example ``http://127.0.0.1:8000/v1``."""
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        host_text = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{host_text}:{port}/v1"
 
 
 def make_server(

@@ -78,14 +78,14 @@ class ChatPrompt:
 
 @dataclass(frozen=True)
 class BackendFailure:
-    """Why a backend produced no usable output for one prompt."""
+    """The failure of a backend on one prompt: its status and a short reason."""
 
     status: JudgeStatus
     detail: str
 
 
 def clip_field(text: str, max_chars: int) -> str:
-    """Cut ``text`` to ``max_chars`` characters and say so at the cut."""
+    """Cut ``text`` to ``max_chars`` characters and append a note with the cut length."""
     if len(text) <= max_chars:
         return text
     return text[:max_chars] + f"\n[cut by the judge: {len(text) - max_chars} more characters]"

@@ -11,9 +11,9 @@ Retry policy, per request:
   server's ``Retry-After`` seconds when it sends them, capped at ``max_backoff_s``.
 
 A request that still fails comes back as a :class:`RequestFailure`. Successful bodies are
-cached under the SHA-256 of the URL and the canonical JSON body (the API key is not part
-of the key), in memory and optionally in a folder, so the same request is never sent twice;
-identical requests within one batch are sent once.
+cached in memory, and optionally in a folder, under the SHA-256 of the URL and the canonical
+JSON body; the API key is not part of the key. While the cache is on, a repeated request is
+answered from it without HTTP. Identical requests within one batch are sent once.
 
 The API key is read from an environment variable at construction and sent as
 ``Authorization: Bearer ...``; it is never logged, and log lines never contain prompt text.
@@ -112,7 +112,7 @@ class ChatClient:
     Args:
         base_url: server root including the API version, for example
             ``"http://127.0.0.1:8000/v1"``.
-        api_key_env: environment variable that holds the API key; no header is sent when
+        api_key_env: environment variable that contains the API key; no header is sent when
             it is unset or empty.
         timeout_s: httpx timeout per operation (connect, each read, write), in seconds.
         max_retries: retries after the first attempt.

@@ -15,10 +15,12 @@ contains one, so keyword judges can tell them apart.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from advgame.judges.base import PairwiseRequest
+from advgame.judges.base import JudgeStatus, PairwiseJudge, PairwiseRequest, PairwiseVerdict
 from advgame.judges.rubrics import Rubric
 
 HELPFUL_TEMPLATES: tuple[str, ...] = (
@@ -129,3 +131,101 @@ def harmbench_pairs(path: str | Path, limit: int | None = None) -> list[Labelled
         )
         for i, seed in enumerate(behaviours[:limit])
     ]
+
+
+@dataclass(frozen=True)
+class PairAgreement:
+    """How a pairwise judge decided labelled pairs, each judged in both orders.
+
+    Single-order figures use every verdict on its own, as a judge that never swaps order
+    would. Because each pair appears once with the better response in position A and once in
+    position B, an unbiased judge prefers A in half of its decisive verdicts, whatever its
+    accuracy. Both-order figures first average each response's two scores, as
+    ``order="both"`` in :func:`~advgame.judges.groups.score_groups` does. After that,
+    position A wins exactly half of the decisive verdicts by construction.
+
+    Attributes:
+        pairs: labelled pairs judged.
+        failure_rate: share of the ``2 * pairs`` verdicts that failed.
+        a_first_single: share of decisive single-order verdicts that prefer position A.
+        ties_single: share of successful single-order verdicts with equal scores.
+        accuracy_single: share of successful single-order verdicts that prefer the better
+            response (ties count one half).
+        consistency: share of pairs with both verdicts successful whose decisive choice is
+            the same response in both orders.
+        a_first_both: :attr:`a_first_single` after averaging both orders (0.5 unless no
+            pair is decisive).
+        accuracy_both: share of pairs with both verdicts successful whose averaged scores
+            prefer the better response (ties count one half).
+    """
+
+    pairs: int
+    failure_rate: float
+    a_first_single: float
+    ties_single: float
+    accuracy_single: float
+    consistency: float
+    a_first_both: float
+    accuracy_both: float
+
+
+def _share(count: float, total: int) -> float:
+    return count / total if total else math.nan
+
+
+def _sign(x: float) -> int:
+    return (x > 0) - (x < 0)
+
+
+def agreement(pairs: Sequence[LabelledPair], verdicts: Sequence[PairwiseVerdict]) -> PairAgreement:
+    """Compute :class:`PairAgreement` from verdicts in the order of
+    ``[r for p in pairs for r in p.requests()]``."""
+    if len(verdicts) != 2 * len(pairs):
+        raise ValueError(f"Expects {2 * len(pairs)} verdicts, actual: {len(verdicts)}")
+    ok = [v for v in verdicts if v.status is JudgeStatus.OK]
+    signs = [_sign(v.score_a - v.score_b) for v in ok]
+    decisive = [s for s in signs if s]
+
+    correct = 0.0
+    for index, verdict in enumerate(verdicts):
+        if verdict.status is JudgeStatus.OK:
+            sign = _sign(verdict.score_a - verdict.score_b)
+            better_in_a = index % 2 == 0
+            correct += 0.5 if sign == 0 else float((sign > 0) == better_in_a)
+
+    both = [
+        (verdicts[2 * i], verdicts[2 * i + 1])
+        for i in range(len(pairs))
+        if verdicts[2 * i].status is verdicts[2 * i + 1].status is JudgeStatus.OK
+    ]
+    consistent = 0
+    correct_both = 0.0
+    decisive_both = 0
+    for first, second in both:
+        s1 = _sign(first.score_a - first.score_b)
+        s2 = _sign(second.score_a - second.score_b)
+        consistent += int(s1 != 0 and s1 == -s2)
+        better = (first.score_a + second.score_b) / 2
+        worse = (first.score_b + second.score_a) / 2
+        decision = _sign(better - worse)
+        correct_both += 0.5 if decision == 0 else float(decision > 0)
+        decisive_both += int(decision != 0)
+
+    return PairAgreement(
+        pairs=len(pairs),
+        failure_rate=_share(len(verdicts) - len(ok), len(verdicts)),
+        a_first_single=_share(sum(s > 0 for s in decisive), len(decisive)),
+        ties_single=_share(len(ok) - len(decisive), len(ok)),
+        accuracy_single=_share(correct, len(ok)),
+        consistency=_share(consistent, len(both)),
+        # After averaging, each decisive pair prefers position A in exactly one of its
+        # two layouts.
+        a_first_both=0.5 if decisive_both else math.nan,
+        accuracy_both=_share(correct_both, len(both)),
+    )
+
+
+def judge_agreement(judge: PairwiseJudge, pairs: Sequence[LabelledPair]) -> PairAgreement:
+    """Judge every pair in both orders with ``judge`` and return the agreement figures."""
+    requests = [request for pair in pairs for request in pair.requests()]
+    return agreement(pairs, judge.judge_pairs(requests))

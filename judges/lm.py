@@ -13,7 +13,7 @@ Two modes share one class:
   ``P(1) = P("1") (1 - P("0" | "1"))``.
 
 These modes are meant for capable judge models (7B to 70B on a GPU). The embedded
-SmolLM2-135M-Instruct model runs both modes, but its verdicts carry no judging signal; the
+SmolLM2-135M-Instruct model runs both modes, but its verdicts carry no judging signal. The
 tests use it for mechanics only, and ``benchmarks/judge_bias.py`` measures its agreement
 with known labels.
 

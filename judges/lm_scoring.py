@@ -53,7 +53,7 @@ def plan_candidates(tokenizer: Any, prefix: str, candidates: tuple[str, ...]) ->
 
     Raises:
         ConfigError: when a candidate is not a token continuation of the prefix, takes
-            more than two tokens, or two candidates cannot be told apart by this scheme.
+            more than two tokens, or two candidates cannot be distinguished by this scheme.
     """
 
     def encode(text: str) -> list[int]:
@@ -79,7 +79,7 @@ def plan_candidates(tokenizer: Any, prefix: str, candidates: tuple[str, ...]) ->
     singles = [p[0] for p in pieces if len(p) == 1]
     if len(shared) > 1 or len(set(singles)) != len(singles):
         raise ConfigError(
-            f"answer candidates {list(candidates)} cannot be told apart from one forward pass "
+            f"answer candidates {list(candidates)} cannot be distinguished in one forward pass "
             f"with this tokenizer (token ids {pieces}); use single-token candidates"
         )
     second = {i: p[1] for i, p in enumerate(pieces) if len(p) == 2}

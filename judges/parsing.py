@@ -5,7 +5,7 @@ occurrence of each tag, because judges reason first and may quote the format whi
 reasoning. The content must be a plain number (``7``, ``7.5``) in [0, 10], or ``yes``/``no``
 for faithfulness (any letter case). Anything else (a missing tag, ``7/10``, ``11``,
 ``seven``) is a :attr:`~advgame.judges.base.JudgeStatus.PARSE_FAILURE` whose ``detail``
-says what was wrong.
+describes the problem.
 
 Log-probability outputs are probabilities of the answer candidates after the answer tag:
 

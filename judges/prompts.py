@@ -56,7 +56,7 @@ class PromptTemplate:
         system: the system turn.
         user: the user turn, with ``{slot}`` fields for the texts to judge; literal braces
             are doubled, as in :meth:`str.format`.
-        answer_tag: the tag name that holds the verdict in log-probability mode (the judge
+        answer_tag: the tag name that contains the verdict in log-probability mode (the judge
             reads the distribution after ``<answer_tag>``); unused in generative mode.
         candidates: the answers whose probabilities decide the verdict in log-probability
             mode, in a fixed order: scores ``"0"``..``"10"``, ``("A", "B")`` or

@@ -190,49 +190,58 @@ class JudgeChatBackend:
 
     def _score(self, prompt: RecognizedPrompt) -> str | dict[str, float]:
         """Return tagged text (generative) or candidate probabilities (log-probability)."""
-        fields = prompt.fields
-        judge = self.judge
         if prompt.kind == "faithfulness":
-            if not isinstance(judge, FaithfulnessJudge):
-                raise RequestError(
-                    400, f"the served judge {judge.name} does not judge faithfulness"
-                )
-            request = FaithfulnessRequest(fields["seed"], fields["attack"], prompt.key)  # type: ignore[arg-type]
-            verdict = judge.judge_faithfulness([request])[0]
-            if verdict.status is not JudgeStatus.OK:
-                return self._failed(verdict.status, verdict.detail)
-            yes = {Faithfulness.FAITHFUL: 1.0, Faithfulness.UNFAITHFUL: 0.0}.get(
-                verdict.verdict, 0.5
-            )
-            if prompt.mode == "generative":
-                word = {1.0: "yes", 0.0: "no"}.get(yes, "undetermined")
-                return f"Decided by {judge.name}.\n<verdict>{word}</verdict>"
-            return {"Yes": yes, "No": 1.0 - yes}
-        rubric = Rubric(prompt.key)
+            return self._score_faithfulness(prompt)
         if prompt.kind == "pairwise":
-            scores = self._pair_scores(fields, rubric)
-            if isinstance(scores, str):
-                return scores
-            score_a, score_b = scores
-            if prompt.mode == "generative":
-                return (
-                    f"Scored by {judge.name}.\n"
-                    f"<score_a>{score_a:.2f}</score_a><score_b>{score_b:.2f}</score_b>"
-                )
-            total = score_a + score_b
-            p_a = score_a / total if total > 0 else 0.5
-            return {"A": p_a, "B": 1.0 - p_a}
+            return self._score_pair(prompt)
+        return self._score_point(prompt)
+
+    def _score_faithfulness(self, prompt: RecognizedPrompt) -> str | dict[str, float]:
+        judge = self.judge
+        if not isinstance(judge, FaithfulnessJudge):
+            raise RequestError(400, f"the served judge {judge.name} does not judge faithfulness")
+        request = FaithfulnessRequest(prompt.fields["seed"], prompt.fields["attack"], prompt.key)
+        verdict = judge.judge_faithfulness([request])[0]
+        if verdict.status is not JudgeStatus.OK:
+            return self._failed(verdict.status, verdict.detail)
+
+        p_yes = {Faithfulness.FAITHFUL: 1.0, Faithfulness.UNFAITHFUL: 0.0}.get(verdict.verdict, 0.5)
+        if prompt.mode == "generative":
+            word = {1.0: "yes", 0.0: "no"}.get(p_yes, "undetermined")
+            return f"Decided by {judge.name}.\n<verdict>{word}</verdict>"
+        return {"Yes": p_yes, "No": 1.0 - p_yes}
+
+    def _score_pair(self, prompt: RecognizedPrompt) -> str | dict[str, float]:
+        scores = self._pair_scores(prompt.fields, Rubric(prompt.key))
+        if isinstance(scores, str):
+            return scores
+
+        score_a, score_b = scores
+        if prompt.mode == "generative":
+            return (
+                f"Scored by {self.judge.name}.\n"
+                f"<score_a>{score_a:.2f}</score_a><score_b>{score_b:.2f}</score_b>"
+            )
+        total = score_a + score_b
+        p_a = score_a / total if total > 0 else 0.5
+        return {"A": p_a, "B": 1.0 - p_a}
+
+    def _score_point(self, prompt: RecognizedPrompt) -> str | dict[str, float]:
+        judge = self.judge
         if not isinstance(judge, PointwiseJudge):
             raise RequestError(
                 400, f"the served judge {judge.name} does not score single responses"
             )
-        verdict = judge.judge_points(
-            [PointwiseRequest(fields["query"], fields["response"], rubric)]
-        )[0]
+        request = PointwiseRequest(
+            prompt.fields["query"], prompt.fields["response"], Rubric(prompt.key)
+        )
+        verdict = judge.judge_points([request])[0]
         if verdict.status is not JudgeStatus.OK or verdict.score is None:
             return self._failed(verdict.status, verdict.detail)
+
         if prompt.mode == "generative":
             return f"Scored by {judge.name}.\n<score>{verdict.score:.2f}</score>"
+        # Splitting the score over its two neighbouring integers keeps the expectation exact.
         low = math.floor(verdict.score)
         probs = {str(k): 0.0 for k in range(11)}
         probs[str(low)] = 1.0 - (verdict.score - low)

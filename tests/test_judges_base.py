@@ -215,3 +215,36 @@ def test_random_order_keeps_rewards_finite() -> None:
     groups = [ScoringGroup("q", ["a", "a b", "a b c"], Rubric.COMPLIANCE)] * 4
     rewards = score_groups(judge, groups, order="random", rng=np.random.default_rng(0))
     assert all(r is not None for row in rewards for r in row)
+
+
+def test_agreement_of_position_biased_judge() -> None:
+    from advgame.judges.labelled import LabelledPair, agreement
+
+    pairs = [LabelledPair(f"q{i}", "good", "bad", Rubric.COMPLIANCE, "t") for i in range(4)]
+    always_a = [PairwiseVerdict(10.0, 0.0)] * 8
+    biased = agreement(pairs, always_a)
+    assert biased.a_first_single == 1.0
+    assert biased.accuracy_single == 0.5
+    assert biased.consistency == 0.0
+    assert biased.accuracy_both == 0.5  # averaged scores tie, and a tie counts one half
+    assert np.isnan(biased.a_first_both)
+
+
+def test_agreement_of_accurate_judge_with_failures() -> None:
+    from advgame.judges.labelled import LabelledPair, agreement
+
+    pairs = [LabelledPair(f"q{i}", "good", "bad", Rubric.COMPLIANCE, "t") for i in range(2)]
+    verdicts = [
+        PairwiseVerdict(8.0, 2.0),
+        PairwiseVerdict(3.0, 7.0),
+        PairwiseVerdict(6.0, 6.0),
+        PairwiseVerdict.failed(JudgeStatus.ERROR, "timeout"),
+    ]
+    result = agreement(pairs, verdicts)
+    assert result.failure_rate == 0.25
+    assert result.a_first_single == 0.5
+    assert result.ties_single == pytest.approx(1 / 3)
+    assert result.accuracy_single == pytest.approx(2.5 / 3)
+    assert result.consistency == 1.0
+    assert result.accuracy_both == 1.0
+    assert result.a_first_both == 0.5

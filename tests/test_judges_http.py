@@ -389,3 +389,17 @@ def test_http_judge_rejects_bad_options(options: dict, message: str) -> None:
     settings = {"base_url": "http://127.0.0.1:9/v1", "model": "m", **options}
     with pytest.raises(ConfigError, match=message):
         HTTPJudge(**settings)
+
+
+def test_composite_metrics_include_transport(fault_server: FaultServer) -> None:
+    from advgame.judges import CompositeJudge
+
+    fault_server.script = ["503", "notags"]
+    judge = fast_judge(fault_server)
+    panel = CompositeJudge(RuleJudge(), defender=judge)
+    judge.judge_pairs([PAIR])
+    metrics = panel.metrics()
+    assert metrics["judge/parse_failures"] == 1.0
+    assert metrics["judge/errors"] == 0.0
+    assert metrics["judge/http_retries"] == 1.0
+    assert metrics["judge/http_attempts"] == 2.0

@@ -35,7 +35,8 @@ def test_default_templates_cover_every_case(mode: str) -> None:
     for rubric in Rubric:
         user = templates.pairwise[rubric].user
         assert RUBRIC_CRITERIA[rubric].splitlines()[0] in user
-        assert "{response_a}" in user and "{response_b}" in user
+        assert "{response_a}" in user
+        assert "{response_b}" in user
     for label in ("harmful", "benign"):
         assert FAITHFULNESS_CRITERIA[label].split("\n")[0] in templates.faithfulness[label].user
 
