@@ -68,6 +68,64 @@ def _run_play(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train", help="train attacker and defender jointly from a run file or preset"
+    )
+    train.add_argument(
+        "--config", required=True, help="a run YAML file, or a preset name (see: advgame presets)"
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue from the newest checkpoint of the run"
+    )
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, for example --set steps=3 --set players.defender.lr=1e-5",
+    )
+    train.add_argument("--output-dir", help="run folder (overrides output_dir)")
+    train.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from advgame.config import load_run_config, merge_dicts, parse_override
+    from advgame.runner import run_training
+
+    overrides: dict = {}
+    for text in args.overrides:
+        overrides = merge_dicts(overrides, parse_override(text))
+    if args.output_dir:
+        overrides["output_dir"] = args.output_dir
+    config = load_run_config(args.config, overrides)
+    summary = run_training(config, resume=args.resume, console=console)
+    return 130 if summary.stopped_early else 0
+
+
+def _add_presets(subparsers: argparse._SubParsersAction) -> None:
+    presets = subparsers.add_parser("presets", help="list the preset run files")
+    presets.set_defaults(handler=_run_presets)
+
+
+def _run_presets(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from advgame.config import load_run_config, preset_names
+
+    table = Table(title="advgame presets (advgame train --config NAME)")
+    for column in ("name", "learner", "attacker", "defender", "steps"):
+        table.add_column(column)
+    for name in preset_names():
+        config = load_run_config(name)
+        table.add_row(
+            name, config.learner, config.attacker.model, config.defender.model, str(config.steps)
+        )
+    Console().print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="advgame", description="LM safety alignment as a two-player game."
@@ -77,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_play(subparsers)
+    _add_train(subparsers)
+    _add_presets(subparsers)
     return parser
 
 

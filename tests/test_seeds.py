@@ -146,6 +146,7 @@ def test_builtin_in_regular_install(tmp_path: Path) -> None:
     pip = [sys.executable, "-m", "pip", *install, str(target), str(source)]
     subprocess.run(pip, check=True, capture_output=True, timeout=300)
     assert (target / "advgame" / "envs" / "seeds" / "default_seeds.jsonl").is_file()
+    assert (target / "advgame" / "presets" / "cpu_dpo.yaml").is_file()
 
     # Import from another working directory, with only the installed copy on PYTHONPATH.
     script = (
