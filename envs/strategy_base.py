@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -40,7 +40,8 @@ class StrategyEnvBase(gym.Env[np.ndarray, np.int64]):
     """
 
     # render_fps only silences Gymnasium's checker: a text round has no frame rate.
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 1}
+    # gymnasium.Env declares metadata as an instance attribute, so ClassVar would clash.
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"], "render_fps": 1}  # noqa: RUF012
 
     def __init__(
         self,
