@@ -24,8 +24,6 @@ from advgame.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-# Rows whose first tokens agree form one prefix group.
-PREFIX_KEY_TOKENS = 32
 # Shorter shared prefixes are not worth a separate forward pass.
 MIN_PREFIX_TOKENS = 64
 # Prefix caches kept between calls (one per template in use, typically).
@@ -154,18 +152,39 @@ class NextTokenScorer:
         return [r for r in results if r is not None]
 
     def _groups(self, rows: Sequence[Sequence[int]]) -> list[tuple[int, list[int]]]:
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for index, row in enumerate(rows):
-            groups.setdefault(tuple(row[:PREFIX_KEY_TOKENS]), []).append(index)
-        planned = []
-        for members in groups.values():
-            members.sort(key=lambda i: len(rows[i]))
-            shared = common_prefix_length([rows[i] for i in members])
+        """Split rows into groups that share a prefix; return ``(prefix length, members)``.
+
+        Rows are sorted by their tokens, so prompts of one template sit next to each other.
+        A row joins the current group unless the prefix it would cut from the members
+        (members times tokens lost) outweighs the prefix it would share itself.
+        """
+        order = sorted(range(len(rows)), key=lambda i: list(rows[i]))
+        planned: list[tuple[int, list[int]]] = []
+        members: list[int] = []
+        shared = 0
+        for index in order:
             # Every row keeps its last two tokens outside the prefix.
-            shared = min(shared, min(len(rows[i]) for i in members) - 2)
-            use_cache = self.prefix_cache and len(members) > 1 and shared >= MIN_PREFIX_TOKENS
-            planned.append((shared if use_cache else 0, members))
+            room = len(rows[index]) - 2
+            if not members:
+                members, shared = [index], room
+                continue
+            joined = min(shared, room, common_prefix_length([rows[members[-1]], rows[index]]))
+            if len(members) == 1 or len(members) * (shared - joined) <= joined:
+                members.append(index)
+                shared = joined
+            else:
+                planned.append(self._plan_group(shared, members, rows))
+                members, shared = [index], room
+        if members:
+            planned.append(self._plan_group(shared, members, rows))
         return planned
+
+    def _plan_group(
+        self, shared: int, members: list[int], rows: Sequence[Sequence[int]]
+    ) -> tuple[int, list[int]]:
+        members = sorted(members, key=lambda i: len(rows[i]))
+        use_cache = self.prefix_cache and len(members) > 1 and shared >= MIN_PREFIX_TOKENS
+        return (shared if use_cache else 0, members)
 
     def _chunk_logits(self, rows: list[list[int]], prefix_length: int) -> Any:
         if prefix_length and self.prefix_cache:
@@ -235,13 +254,22 @@ class NextTokenScorer:
             ids[b, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
             mask[b, prefix_length : prefix_length + len(suffix)] = 1
         positions = prefix_length + torch.arange(width).expand(len(rows), width)
-        logits = self.model(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            position_ids=positions.to(device),
-            use_cache=True,
-            **{self._cache_argument(): cache},
-        ).logits  # (B, S, V)
-        last = torch.tensor([len(s) - 1 for s in suffixes], device=logits.device)
+        last = [len(s) - 1 for s in suffixes]
+        # Only the last two real positions of each row reach the vocabulary projection.
+        keep = sorted({p for end in last for p in (end - 1, end)})
+        column = {p: k for k, p in enumerate(keep)}
+        inputs = {
+            "input_ids": ids.to(device),
+            "attention_mask": mask.to(device),
+            "position_ids": positions.to(device),
+            "use_cache": True,
+            self._cache_argument(): cache,
+        }
+        try:
+            logits = self.model(**inputs, logits_to_keep=torch.tensor(keep, device=device)).logits
+        except TypeError:
+            logits = self.model(**inputs).logits[:, keep]  # (B, K, V)
         rows_index = torch.arange(len(rows), device=logits.device)
-        return torch.stack([logits[rows_index, last - 1], logits[rows_index, last]], dim=1)
+        previous = torch.tensor([column[end - 1] for end in last], device=logits.device)
+        final = torch.tensor([column[end] for end in last], device=logits.device)
+        return torch.stack([logits[rows_index, previous], logits[rows_index, final]], dim=1)
