@@ -131,6 +131,14 @@ def build_runs(args: argparse.Namespace) -> Iterator[tuple[str, bool, Callable[[
                 )
 
 
+def _torch_threads() -> int | None:
+    if "torch" not in sys.modules:
+        return None
+    import torch
+
+    return torch.get_num_threads()
+
+
 def fmt(value: float) -> str:
     return "n/a" if value != value else f"{value:.3f}"
 
@@ -143,9 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast-pairs", type=int, default=0, help="pairs per set, others; 0: all")
     parser.add_argument("--max-new-tokens", type=int, default=128, help="generative token limit")
     parser.add_argument("--batch-size", type=int, default=8, help="LM judge micro-batch size")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads; 0 keeps torch's default"
+    )
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     data = Path(args.data)
     sets = {
@@ -183,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_start": load_start,
         "load_average_end": os.getloadavg(),
         "python": platform.python_version(),
+        "torch_threads": _torch_threads(),
         "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
     }
     print(f"\n{json.dumps(environment)}")

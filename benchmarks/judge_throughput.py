@@ -52,9 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         "--max-new-tokens", type=int, default=384, help="generative token limit (judge default)"
     )
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per mode")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads; 0 keeps torch's default"
+    )
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     data = Path(args.data)
     pairs = xstest_pairs(data / "xstest" / "xstest_v2.json", args.pairs)
