@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import torch
+
 from advgame.agents.base import Completion
 from advgame.agents.sampling import SamplingConfig
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from advgame.agents.backends import Backend, HFBackend
 from advgame.agents.base import Completion
 from advgame.agents.models import DEFAULT_MODEL, load_causal_lm
 from advgame.agents.predict import PredictMixin
 from advgame.agents.sampling import SamplingConfig
-
 from advgame.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -97,13 +97,19 @@ class LMAgent(PredictMixin):
         prompts: Sequence[str],
         num_samples: int = 1,
         sampling: SamplingConfig | None = None,
+        seed: int | None = None,
     ) -> list[list[Completion]]:
-        """Sample ``num_samples`` completions for each prompt, batched."""
+        """Sample ``num_samples`` completions for each prompt, batched.
+
+        ``seed`` fixes the sampling randomness of this call and leaves the agent's own RNG
+        untouched (evaluation uses it); by default each call draws a seed from that RNG.
+        """
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ConfigError(f"Expects num_samples to be a positive int, actual: {num_samples!r}")
         if not prompts:
             return []
-        seed = int(self._rng.integers(2**31 - 1))
+        if seed is None:
+            seed = int(self._rng.integers(2**31 - 1))
         batches = self.backend.generate(
             self.prompt_ids(prompts), num_samples, sampling or self.sampling, seed=seed
         )

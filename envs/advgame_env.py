@@ -70,6 +70,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from pettingzoo import ParallelEnv
+
 from advgame.agents.base import Completion, Policy, as_completion
 from advgame.envs.game import Game
 from advgame.envs.parsing import AttackerFormat
@@ -78,12 +82,8 @@ from advgame.envs.rollout import play_batch
 from advgame.envs.seeds.base import Seed
 from advgame.envs.spaces import UnicodeText
 from advgame.envs.tree import AttackNode, ResponseNode, RolloutTree, SeedNode
-from advgame.judges.groups import PairOrder, RewardMode
-from gymnasium import spaces
-from gymnasium.utils import seeding
-from pettingzoo import ParallelEnv
-
 from advgame.errors import ConfigError
+from advgame.judges.groups import PairOrder, RewardMode
 
 logger = logging.getLogger(__name__)
 

@@ -17,16 +17,16 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
+
 from advgame.envs.parsing import ATTACKER_FORMATS, AttackerFormat, parse_attack
 from advgame.envs.prompts import attacker_instruction
 from advgame.envs.seeds.base import Seed
 from advgame.envs.tree import ERROR_REWARD, AttackNode, Outcome, ResponseNode, SeedNode
+from advgame.errors import ConfigError
 from advgame.judges.base import Faithfulness, FaithfulnessRequest, Judge, JudgeStatus
 from advgame.judges.composite import CompositeJudge, as_composite
 from advgame.judges.groups import PAIR_ORDERS, PairOrder, RewardMode, ScoringGroup, score_groups
 from advgame.judges.rubrics import Rubric
-
-from advgame.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
+
 from advgame.agents.base import Policy
 from advgame.envs.game import Game
 from advgame.envs.seeds.base import Seed
 from advgame.envs.tree import AttackNode, Outcome, ResponseNode, RolloutTree, SeedNode
-
 from advgame.errors import ConfigError
 
 logger = logging.getLogger(__name__)

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from advgame.judges.rubrics import Rubric
-
 from advgame.errors import ConfigError, JudgeFailureRateError
+from advgame.judges.rubrics import Rubric
 
 logger = logging.getLogger(__name__)
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from advgame.judges.base import FaithfulnessJudge, Judge, JudgeStats, PairwiseJudge, PointwiseJudge
-
 from advgame.errors import ConfigError
+from advgame.judges.base import FaithfulnessJudge, Judge, JudgeStats, PairwiseJudge, PointwiseJudge
 
 ROLES: tuple[str, ...] = ("faithfulness", "defender", "attacker")
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from advgame.errors import ConfigError
 from advgame.judges.base import (
     JudgeStatus,
     PairwiseJudge,
@@ -26,8 +28,6 @@ from advgame.judges.base import (
     PointwiseRequest,
 )
 from advgame.judges.rubrics import Rubric
-
-from advgame.errors import ConfigError
 
 RewardMode = Literal["pairwise", "pointwise"]
 PairOrder = Literal["both", "random", "fixed"]
