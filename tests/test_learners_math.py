@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import yaml
+
 from advgame.agents.base import Completion
 from advgame.agents.learners import (
     AdvGameDPO,
@@ -35,7 +36,6 @@ from advgame.agents.learners.samples import Sample
 from advgame.agents.sampling import SamplingConfig
 from advgame.envs import Outcome, Seed
 from advgame.envs.tree import AttackNode, ResponseNode, SeedNode
-
 from advgame.errors import ConfigError
 
 # -- losses ---------------------------------------------------------------------------------
@@ -410,7 +410,7 @@ def test_registry_lists_builtins() -> None:
 
 def test_registry_unknown_name_lists_known() -> None:
     with pytest.raises(ConfigError, match=r"Unknown learner 'dqn'.*'dpo'.*'ppo'"):
-        make_learner("dqn", None, None, None, [], None)  # type: ignore[arg-type]
+        make_learner("dqn", None, None, None, [], None)
 
 
 def test_register_custom_learner() -> None:
@@ -431,3 +431,9 @@ def test_register_custom_learner() -> None:
 def test_register_rejects_non_learner() -> None:
     with pytest.raises(ConfigError, match="Learner subclass"):
         register_learner("test_bad")(int)
+
+
+@pytest.mark.parametrize("cls", [PlayerConfig, LearnerConfig])
+def test_every_config_field_has_help(cls: type) -> None:
+    help_lines = cls.field_help()  # type: ignore[attr-defined]
+    assert [name for name, text in help_lines.items() if not text.strip()] == []

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+
 from advgame.agents.base import Completion
 from advgame.agents.learners.config import ROLES, LearnerConfig, PlayerConfig
 from advgame.agents.learners.samples import Sample
@@ -36,7 +38,6 @@ from advgame.envs.game import Game
 from advgame.envs.rollout import play_batch
 from advgame.envs.seeds.base import Seed
 from advgame.envs.tree import RolloutTree, SeedNode
-
 from advgame.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -238,7 +239,11 @@ class Learner:
             if player.frozen:
                 continue
             assert player.scheduler is not None
-            player.scheduler.step()
+            with warnings.catch_warnings():
+                # A step whose batches gave no pairs or samples makes no optimizer step; the
+                # schedule still follows learner steps, which torch warns about.
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step")
+                player.scheduler.step()
             if player.ema is not None:
                 player.ema.update_ema(player.agent.model, self.config.ema_decay)
         self._step_count += 1
@@ -248,10 +253,14 @@ class Learner:
         return metrics
 
     def play(self) -> RolloutTree:
-        """Draw this step's seeds and return their scored rollout tree."""
+        """Draw this step's seeds and return their scored rollout tree.
+
+        Every completion of a trained player leaves with sampler log-probabilities: those
+        its backend reported, or ones recomputed here with the weights that sampled.
+        """
         seeds = self.draw_seeds()
         policies = {role: self.sampling_policy(role) for role in ROLES}
-        return play_batch(
+        tree = play_batch(
             self.game,
             seeds,
             policies["attacker"],
@@ -260,6 +269,22 @@ class Learner:
             num_responses=self.config.defender.group_size,
             rng=self.rng,
         )
+        attacks = [attack.completion for _, attack in tree.attacks()]
+        responses = [response.completion for _, _, response in tree.responses()]
+        for role, completions in (("attacker", attacks), ("defender", responses)):
+            if not self.players[role].frozen:
+                self._fill_sampler_logprobs(self.players[role], completions)
+        return tree
+
+    def _fill_sampler_logprobs(self, player: Player, completions: list[Completion]) -> None:
+        missing = [c for c in completions if c.logprobs is None and c.token_ids]
+        if not missing:
+            return
+        samples = [Sample(c.prompt_ids, c.token_ids, None, 0.0, False, False, 0) for c in missing]
+        with torch.no_grad():
+            logprobs, _ = self.token_logprobs(player, samples, player.ema)  # (N, T)
+        for completion, row in zip(missing, logprobs):
+            completion.logprobs = row[: len(completion.token_ids)].tolist()
 
     def draw_seeds(self) -> list[Seed]:
         """Draw the harmful then the benign seeds of one step, without repeats when possible."""
@@ -332,10 +357,11 @@ class Learner:
     def sampler_token_logprobs(
         self, player: Player, samples: Sequence[Sample], shadow: ShadowWeights | None
     ) -> torch.Tensor:
-        """Return the sampler's token log-probs ``(N, T)``, recomputed where not reported.
+        """Return the sampler's token log-probs ``(N, T)``, recomputed where missing.
 
-        ``shadow`` is the set of weights that sampled: the EMA copy, or ``None`` for the live
-        model. It is used only for samples whose backend reported no log-probs.
+        :meth:`play` fills in missing log-probs before any update, so the recomputation
+        here serves only samples built by hand. ``shadow`` is the set of weights that
+        sampled: the EMA copy, or ``None`` for the live model.
         """
         width = max(len(s.token_ids) for s in samples)
         device = next(player.agent.model.parameters()).device
@@ -348,8 +374,8 @@ class Learner:
         if missing:
             with torch.no_grad():
                 recomputed, _ = self.token_logprobs(player, [samples[i] for i in missing], shadow)
-            for row, i in enumerate(missing):
-                out[i, : recomputed.shape[1]] = recomputed[row]
+            for position, i in enumerate(missing):
+                out[i, : recomputed.shape[1]] = recomputed[position]
         return out
 
     # -- checkpoints ---------------------------------------------------------------------

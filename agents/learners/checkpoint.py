@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from advgame.agents.learners.config import ROLES, LearnerConfig
-from advgame.agents.learners.weights import parameter_state, trainable_named_parameters
-from advgame.judges.base import JudgeStats
 from safetensors.torch import load_file, save_file
 
+from advgame.agents.learners.config import ROLES, LearnerConfig
+from advgame.agents.learners.weights import parameter_state, trainable_named_parameters
 from advgame.errors import ConfigError
+from advgame.judges.base import JudgeStats
 
 if TYPE_CHECKING:
     from advgame.agents.learners.base import Learner, Player
@@ -78,7 +78,7 @@ def _write(learner: Learner, folder: Path) -> None:
         "judges": {role: vars(judge.stats) for role, judge in learner.game.judges.judges().items()},
     }
     (folder / STATE_FILE).write_text(json.dumps(state, indent=2))
-    rng = {"cpu": torch.get_rng_state()}
+    rng: dict[str, Any] = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     torch.save(rng, folder / "torch_rng.pt")
@@ -206,7 +206,7 @@ def _agent_rng_state(agent: Any) -> dict[str, Any] | None:
     # NOTE: LMAgent keeps its sampling RNG in the private attribute `_rng`; agents without
     # one (or with another RNG type) are not restored.
     rng = getattr(agent, "_rng", None)
-    return rng.bit_generator.state if isinstance(rng, np.random.Generator) else None
+    return dict(rng.bit_generator.state) if isinstance(rng, np.random.Generator) else None
 
 
 def _warn_config_changes(saved: dict[str, Any], current: dict[str, Any]) -> None:

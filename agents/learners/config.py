@@ -12,11 +12,10 @@ default because it depends on the model size.
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 
 from advgame.agents.sampling import SamplingConfig
-
 from advgame.errors import ConfigError
 
 ROLES: tuple[str, str] = ("attacker", "defender")
@@ -36,40 +35,82 @@ def _real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+class _FieldHelp:
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        """Return the help line of every field, by field name."""
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}  # type: ignore[arg-type]
+
+
 @dataclass
-class PlayerConfig:
+class PlayerConfig(_FieldHelp):
     """Optimisation and sampling settings of one player (attacker or defender).
 
-    Attributes:
-        lr: peak AdamW learning rate. The AdvGame recipe uses 1e-6 for 7B models; a 135M
-            model needs about 1e-5 to 3e-5 to move in a few dozen steps.
-        betas: AdamW ``(beta1, beta2)``.
-        weight_decay: AdamW decoupled weight decay.
-        grad_clip: maximum global gradient norm per optimizer step.
-        lr_final_ratio: the cosine schedule ends at ``lr * lr_final_ratio``.
-        warmup_steps: learner steps of linear warm-up from 0 to ``lr``.
-        beta: DPO/IPO inverse temperature, or the KL coefficient of GRPO and PPO (0 turns
-            the KL penalty off).
-        group_size: samples per group: A attacks per seed for the attacker, D responses per
-            attack for the defender.
-        sampling: sampling settings for this player's rollouts; ``None`` keeps the agent's
-            own ``LMAgent.sampling``.
-        frozen: never update this player (defender-only or attacker-only baselines).
-        micro_batch_size: sequences per forward/backward pass; gradients accumulate over
-            micro-batches, so it changes memory use, not the update.
+    Every field has a help line in its metadata; :meth:`field_help` returns them all.
     """
 
-    lr: float
-    betas: tuple[float, float] = (0.9, 0.95)
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    lr_final_ratio: float = 0.2
-    warmup_steps: int = 0
-    beta: float = 0.1
-    group_size: int = 2
-    sampling: SamplingConfig | None = None
-    frozen: bool = False
-    micro_batch_size: int = 8
+    lr: float = field(
+        metadata={
+            "help": (
+                "Peak AdamW learning rate. The AdvGame recipe uses 1e-6 for 7B models; "
+                "the 135M embedded model needs about 1e-5 to 3e-5 to move within a few "
+                "dozen steps."
+            )
+        }
+    )
+    betas: tuple[float, float] = field(
+        default=(0.9, 0.95), metadata={"help": "AdamW (beta1, beta2)."}
+    )
+    weight_decay: float = field(default=0.1, metadata={"help": "AdamW decoupled weight decay."})
+    grad_clip: float = field(
+        default=1.0, metadata={"help": "Maximum global gradient norm per optimizer step."}
+    )
+    lr_final_ratio: float = field(
+        default=0.2, metadata={"help": "The cosine schedule ends at lr * lr_final_ratio."}
+    )
+    warmup_steps: int = field(
+        default=0, metadata={"help": "Learner steps of linear warm-up from 0 to lr."}
+    )
+    beta: float = field(
+        default=0.1,
+        metadata={
+            "help": (
+                "DPO/IPO inverse temperature, or the KL coefficient of GRPO and PPO (0 "
+                "turns the KL penalty off)."
+            )
+        },
+    )
+    group_size: int = field(
+        default=2,
+        metadata={
+            "help": (
+                "Samples per group: A attacks per seed for the attacker, D responses per "
+                "attack for the defender."
+            )
+        },
+    )
+    sampling: SamplingConfig | None = field(
+        default=None,
+        metadata={
+            "help": (
+                "Sampling settings for this player's rollouts; null keeps the agent's own"
+                " LMAgent.sampling."
+            )
+        },
+    )
+    frozen: bool = field(
+        default=False,
+        metadata={"help": "Never update this player (defender-only or attacker-only baselines)."},
+    )
+    micro_batch_size: int = field(
+        default=8,
+        metadata={
+            "help": (
+                "Sequences per forward/backward pass. Gradients accumulate over "
+                "micro-batches, so it changes memory use, not the update."
+            )
+        },
+    )
 
     def __post_init__(self) -> None:
         if not _real(self.lr) or self.lr <= 0:
@@ -126,52 +167,77 @@ class PlayerConfig:
 
 
 @dataclass
-class LearnerConfig:
+class LearnerConfig(_FieldHelp):
     """Settings of a learner run shared by both players, plus algorithm-specific settings.
 
-    Attributes:
-        attacker: the attacker's settings.
-        defender: the defender's settings.
-        total_steps: planned learner steps; the cosine schedule reaches its final rate here.
-        harmful_batch: harmful seeds per step; they form their own batch and update.
-        benign_batch: benign seeds per step; they form their own batch and update.
-        ema_decay: AdvGame-DPO/IPO: decay of each player's EMA copy per learner step.
-        seed: seeds the learner's RNG (seed batches, pair order, PPO minibatches).
-        train_on_errors: GRPO/PPO: let samples with reward -1 (parse error, truncation,
-            unfaithful attack) enter the loss. The AdvGame GRPO recipe leaves them out.
-            DPO/IPO always pair them, since an error is a valid worst sample.
-        grpo_baseline: ``"batch"`` subtracts the mean reward of the player's batch (the
-            AdvGame recipe); ``"group"`` subtracts the mean of each sample's own group.
-        grpo_ratio_cap: upper cap on the detached per-token importance ratio between the
-            policy and the sampler.
-        ppo_epochs: passes over each batch.
-        ppo_minibatch_size: sequences per PPO optimizer step.
-        ppo_clip_eps: clipping range of the PPO ratio, ``[1 - eps, 1 + eps]``.
-        ppo_gamma: discount per completion token.
-        ppo_gae_lambda: GAE lambda.
-        ppo_value_coef: weight of the value loss.
-        ppo_value_lr: learning rate of the value head; ``None`` uses the player's ``lr``.
-        ppo_whiten_advantages: normalise advantages to zero mean and unit variance per batch.
+    Fields prefixed ``grpo_`` or ``ppo_`` apply to that learner only. Every field has a help
+    line in its metadata; :meth:`field_help` returns them all.
     """
 
-    attacker: PlayerConfig
-    defender: PlayerConfig
-    total_steps: int
-    harmful_batch: int
-    benign_batch: int
-    ema_decay: float = 0.95
-    seed: int = 0
-    train_on_errors: bool = False
-    grpo_baseline: GrpoBaseline = "batch"
-    grpo_ratio_cap: float = 2.0
-    ppo_epochs: int = 2
-    ppo_minibatch_size: int = 8
-    ppo_clip_eps: float = 0.2
-    ppo_gamma: float = 1.0
-    ppo_gae_lambda: float = 0.95
-    ppo_value_coef: float = 0.5
-    ppo_value_lr: float | None = None
-    ppo_whiten_advantages: bool = True
+    attacker: PlayerConfig = field(metadata={"help": "The attacker's settings."})
+    defender: PlayerConfig = field(metadata={"help": "The defender's settings."})
+    total_steps: int = field(
+        metadata={"help": "Planned learner steps; the cosine schedule reaches its final rate here."}
+    )
+    harmful_batch: int = field(
+        metadata={"help": "Harmful seeds per step; they form their own batch and update."}
+    )
+    benign_batch: int = field(
+        metadata={"help": "Benign seeds per step; they form their own batch and update."}
+    )
+    ema_decay: float = field(
+        default=0.95,
+        metadata={"help": "AdvGame-DPO/IPO: decay of each player's EMA copy per learner step."},
+    )
+    seed: int = field(
+        default=0,
+        metadata={"help": "Seed of the learner's RNG (seed batches, pair order, PPO minibatches)."},
+    )
+    train_on_errors: bool = field(
+        default=False,
+        metadata={
+            "help": (
+                "GRPO/PPO: let samples with reward -1 (parse error, truncation, "
+                "unfaithful attack) enter the loss. The AdvGame GRPO recipe leaves them "
+                "out. DPO/IPO always pair them, because an error is a valid worst sample."
+            )
+        },
+    )
+    grpo_baseline: GrpoBaseline = field(
+        default="batch",
+        metadata={
+            "help": (
+                "'batch' subtracts the mean reward of the player's batch (the AdvGame "
+                "recipe); 'group' subtracts the mean of each sample's own group."
+            )
+        },
+    )
+    grpo_ratio_cap: float = field(
+        default=2.0,
+        metadata={
+            "help": (
+                "Upper cap on the detached per-token importance ratio between policy and sampler."
+            )
+        },
+    )
+    ppo_epochs: int = field(default=2, metadata={"help": "Passes over each batch."})
+    ppo_minibatch_size: int = field(
+        default=8, metadata={"help": "Sequences per PPO optimizer step."}
+    )
+    ppo_clip_eps: float = field(
+        default=0.2, metadata={"help": "Clipping range of the PPO ratio, [1 - eps, 1 + eps]."}
+    )
+    ppo_gamma: float = field(default=1.0, metadata={"help": "Discount per completion token."})
+    ppo_gae_lambda: float = field(default=0.95, metadata={"help": "GAE lambda."})
+    ppo_value_coef: float = field(default=0.5, metadata={"help": "Weight of the value loss."})
+    ppo_value_lr: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the value head; null uses the player's lr."},
+    )
+    ppo_whiten_advantages: bool = field(
+        default=True,
+        metadata={"help": "Normalise advantages to zero mean and unit variance per batch."},
+    )
 
     def __post_init__(self) -> None:
         for role in ROLES:

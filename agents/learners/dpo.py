@@ -21,12 +21,12 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+
 from advgame.agents.learners.base import Learner, Player, nan_metrics
 from advgame.agents.learners.config import ROLES, LearnerConfig
 from advgame.agents.learners.registry import register_learner
 from advgame.agents.learners.samples import Pair, chunks, player_groups, select_pairs
 from advgame.envs.tree import SeedNode
-
 from advgame.errors import ConfigError
 
 _METRICS = ("loss", "delta_mean", "accuracy", "reward_margin", "grad_norm")

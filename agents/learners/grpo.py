@@ -21,6 +21,7 @@ import logging
 from collections.abc import Sequence
 
 import torch
+
 from advgame.agents.learners.base import Learner, Player, nan_metrics
 from advgame.agents.learners.config import LearnerConfig
 from advgame.agents.learners.registry import register_learner

@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+
 from advgame.agents.learners.base import Learner, Player, nan_metrics
 from advgame.agents.learners.grpo import k3_kl
 from advgame.agents.learners.registry import register_learner
 from advgame.agents.learners.samples import Sample, chunks, player_groups
 from advgame.agents.lm_agent import LMAgent
 from advgame.envs.tree import SeedNode
-
 from advgame.errors import ConfigError
 
 _METRICS = ("loss", "policy_loss", "value_loss", "kl", "clip_fraction", "value_mean", "grad_norm")
@@ -122,7 +122,8 @@ class PPO(Learner):
         self, player: Player, samples: Sequence[Sample]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return log-probs, mask and values ``(n, t)`` of ``samples`` under grad mode."""
-        logprobs, mask, hidden = player.agent.backend.token_logprobs_and_hidden(  # type: ignore[attr-defined]
+        backend: Any = player.agent.backend
+        logprobs, mask, hidden = backend.token_logprobs_and_hidden(
             [s.prompt_ids for s in samples],
             [s.token_ids for s in samples],
             batch_size=player.config.micro_batch_size,

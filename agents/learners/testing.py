@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from advgame.agents.backends import HFBackend
 from advgame.agents.base import Completion
 from advgame.agents.sampling import SamplingConfig
 from advgame.agents.scripted import COMPLIANCE_TEXT, REFUSAL_TEXT, extract_seed
-
 from advgame.errors import ConfigError
 
 #: Attacker outputs for ``Game(attacker_format="nothink")``: two valid attacks that repeat
@@ -43,8 +43,9 @@ def build_tiny_model(folder: str | Path, *, seed: int = 0, hidden_size: int = 32
     The folder loads with ``LMAgent(folder)``. Building it needs the embedded model's
     cached checkpoint (see :func:`advgame.agents.models.ensure_embedded_checkpoint`).
     """
-    from advgame.agents.models import ensure_embedded_checkpoint, load_tokenizer
     from transformers import LlamaConfig, LlamaForCausalLM
+
+    from advgame.agents.models import ensure_embedded_checkpoint, load_tokenizer
 
     out = Path(folder)
     tokenizer = load_tokenizer(ensure_embedded_checkpoint())
