@@ -300,6 +300,8 @@ class Learner:
 
     def sampling_policy(self, role: str) -> _PlayerPolicy:
         """Return the policy that samples ``role``'s rollouts this step."""
+        # NOTE: the EMA weights are swapped into the agent's in-process model, so a backend
+        # that samples elsewhere (a server) would sample from weights it holds itself.
         player = self.players[role]
         return _PlayerPolicy(player, player.ema)
 
