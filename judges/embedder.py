@@ -144,7 +144,7 @@ class SentenceEmbedder:
         return out
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed ``texts`` like :meth:`encode`, so the embedder can be an ``observation_encoder``."""
+        """Embed ``texts`` like :meth:`encode`; lets the embedder be an observation encoder."""
         return self.encode(texts)
 
     def clear_cache(self) -> None:
