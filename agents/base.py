@@ -42,8 +42,7 @@ class Policy(Protocol):
     turn.
     """
 
-    def generate(self, prompts: Sequence[str], num_samples: int = 1) -> list[list[Completion]]:
-        ...
+    def generate(self, prompts: Sequence[str], num_samples: int = 1) -> list[list[Completion]]: ...
 
 
 def as_completion(action: Any) -> Completion:

@@ -98,9 +98,7 @@ def load_tokenizer(model: str | Path) -> Any:
     return tokenizer
 
 
-def load_causal_lm(
-    model: str | Path, *, dtype: Any = None, device: str = "cpu"
-) -> tuple[Any, Any]:
+def load_causal_lm(model: str | Path, *, dtype: Any = None, device: str = "cpu") -> tuple[Any, Any]:
     """Load ``model`` (``"default"`` or a local folder) and its tokenizer.
 
     Args:

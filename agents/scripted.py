@@ -29,7 +29,17 @@ COMPLIANCE_TEXT = (
     "3. Check the result before you finish.\n"
     "This covers everything that was asked, in full detail."
 )
-_TRIGGER_WORDS = ("weapon", "bomb", "hack", "steal", "poison", "kill", "drug", "phishing", "malware")
+_TRIGGER_WORDS = (
+    "weapon",
+    "bomb",
+    "hack",
+    "steal",
+    "poison",
+    "kill",
+    "drug",
+    "phishing",
+    "malware",
+)
 
 
 def extract_seed(instruction: str) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from advgame.envs import registration as _registration  # noqa: F401  (gymnasium ids)
 from advgame.envs.advgame_env import ATTACKER, DEFENDER, AdvGameEnv
 from advgame.envs.game import Game, attacker_rubric, defender_rubric
 from advgame.envs.parsing import ParsedAttack, parse_attack
 from advgame.envs.rollout import play_batch, tree_metrics
 from advgame.envs.seeds.base import Seed
 from advgame.envs.spaces import UnicodeText
+from advgame.envs.strategy import AttackerStrategyEnv, DefenderStrategyEnv
 from advgame.envs.tree import AttackNode, Outcome, ResponseNode, RolloutTree, SeedNode
 
 __all__ = [
@@ -17,6 +19,8 @@ __all__ = [
     "DEFENDER",
     "AdvGameEnv",
     "AttackNode",
+    "AttackerStrategyEnv",
+    "DefenderStrategyEnv",
     "Game",
     "Outcome",
     "ParsedAttack",

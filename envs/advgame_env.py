@@ -67,7 +67,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -118,7 +118,11 @@ class AdvGameEnv(ParallelEnv):
         encoder_dim: size of one embedding from ``observation_encoder``.
     """
 
-    metadata = {"name": "advgame_v0", "render_modes": ["ansi", "human"], "is_parallelizable": True}
+    metadata: ClassVar[dict[str, Any]] = {
+        "name": "advgame_v0",
+        "render_modes": ["ansi", "human"],
+        "is_parallelizable": True,
+    }
 
     def __init__(
         self,
@@ -186,7 +190,7 @@ class AdvGameEnv(ParallelEnv):
 
     # -- spaces -------------------------------------------------------------------------
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - PettingZoo requires the same object
+    @functools.cache  # noqa: B019 - PettingZoo requires the same object
     def observation_space(self, agent: str) -> spaces.Dict:
         width = _FLAGS + self.num_attacks
         if self.observation_encoder is not None:
@@ -200,7 +204,7 @@ class AdvGameEnv(ParallelEnv):
             raise ValueError(f"Expects agent in {self.possible_agents}, actual: {agent!r}")
         return spaces.Dict({"observation": vector, "text": text})
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019
+    @functools.cache  # noqa: B019
     def action_space(self, agent: str) -> spaces.Tuple:
         if agent == ATTACKER:
             return spaces.Tuple([UnicodeText(self.max_attacker_output_chars)] * self.num_attacks)
@@ -228,9 +232,8 @@ class AdvGameEnv(ParallelEnv):
     def _pick_seed(self, options: dict[str, Any]) -> Seed:
         if "seed" in options:
             if not isinstance(options["seed"], Seed):
-                raise ConfigError(
-                    f"Expects options['seed'] to be a Seed, actual: {type(options['seed']).__name__}"
-                )
+                actual = type(options["seed"]).__name__
+                raise ConfigError(f"Expects options['seed'] to be a Seed, actual: {actual}")
             return options["seed"]
         if "seed_index" in options:
             index = options["seed_index"]
@@ -303,8 +306,10 @@ class AdvGameEnv(ParallelEnv):
         action = actions[DEFENDER]
         if isinstance(action, (str, Completion)):
             action = ((action,),)
-        elif self.num_responses == 1 and isinstance(action, Sequence) and all(
-            isinstance(a, (str, Completion)) for a in action
+        elif (
+            self.num_responses == 1
+            and isinstance(action, Sequence)
+            and all(isinstance(a, (str, Completion)) for a in action)
         ):
             action = tuple((a,) for a in action)
         shape_ok = (
@@ -318,19 +323,17 @@ class AdvGameEnv(ParallelEnv):
                 f"{self.num_responses} response(s) (num_responses), actual: {_describe(action)}"
             )
         valid = [a.passed_gate for a in self.last_node.attacks]  # type: ignore[union-attr]
-        return [
-            [as_completion(r) for r in group] if ok else []
-            for group, ok in zip(action, valid)
-        ]
+        return [[as_completion(r) for r in group] if ok else [] for group, ok in zip(action, valid)]
 
     # -- outputs ------------------------------------------------------------------------
 
     def _observations(self) -> dict[str, Any]:
         node = self.last_node
         assert node is not None
-        attacks = tuple(
-            (a.attack or "") if a.passed_gate else "" for a in node.attacks
-        ) or ("",) * self.num_attacks
+        attacks = (
+            tuple((a.attack or "") if a.passed_gate else "" for a in node.attacks)
+            or ("",) * self.num_attacks
+        )
         valid = [float(a.passed_gate) for a in node.attacks] or [0.0] * self.num_attacks
         phase = [float(self._phase == "attack"), float(self._phase == "defend")]
         harmful = float(node.seed.is_harmful)
@@ -342,8 +345,10 @@ class AdvGameEnv(ParallelEnv):
             attacker_vec += list(self._encode([node.instruction]).ravel())
             defender_vec += list(self._encode(list(attacks)).ravel())
         observations = {
-            ATTACKER: {"observation": np.asarray(attacker_vec, np.float32),
-                       "text": node.instruction},
+            ATTACKER: {
+                "observation": np.asarray(attacker_vec, np.float32),
+                "text": node.instruction,
+            },
             DEFENDER: {"observation": np.asarray(defender_vec, np.float32), "text": attacks},
         }
         return {agent: observations[agent] for agent in self.agents}
@@ -429,8 +434,13 @@ class AdvGameEnv(ParallelEnv):
             indices = self._np_random.integers(len(self.seeds), size=batch_size)
             seeds = [self.seeds[int(i)] for i in indices]
         return play_batch(
-            self.game, seeds, attacker, defender,
-            num_attacks=self.num_attacks, num_responses=self.num_responses, rng=self._np_random,
+            self.game,
+            seeds,
+            attacker,
+            defender,
+            num_attacks=self.num_attacks,
+            num_responses=self.num_responses,
+            rng=self._np_random,
         )
 
 

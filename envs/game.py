@@ -77,8 +77,10 @@ class Game:
             )
         if pair_order not in PAIR_ORDERS:
             raise ConfigError(f"Expects pair_order in {PAIR_ORDERS}, actual: {pair_order!r}")
-        for name, value in (("max_attack_chars", max_attack_chars),
-                            ("max_response_chars", max_response_chars)):
+        for name, value in (
+            ("max_attack_chars", max_attack_chars),
+            ("max_response_chars", max_response_chars),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"Expects {name} to be a positive int, actual: {value!r}")
         self.judges = as_composite(judge)
@@ -160,8 +162,9 @@ class Game:
                         valid.append(response)
                 if valid:
                     groups.append(
-                        ScoringGroup(attack.attack or "", [r.text for r in valid],
-                                     defender_rubric(node.seed))
+                        ScoringGroup(
+                            attack.attack or "", [r.text for r in valid], defender_rubric(node.seed)
+                        )
                     )
                     members.append(valid)
 
@@ -176,7 +179,8 @@ class Game:
     def _choose_response(self, attack: AttackNode) -> int | None:
         """Index of the response that represents ``attack`` for the attacker judge."""
         valid = [
-            i for i, r in enumerate(attack.responses)
+            i
+            for i, r in enumerate(attack.responses)
             if r.outcome in (Outcome.JUDGED, Outcome.JUDGE_FAILED)
         ]
         if not valid:

@@ -20,7 +20,10 @@ def round_lines(node: SeedNode, phase: str, show_harmful: bool = False) -> list[
     """Return the round as plain-text lines."""
     hidden = node.seed.is_harmful and not show_harmful
     category = f" / {node.seed.category}" if node.seed.category else ""
-    lines = [f"seed [{node.seed.label}{category}] {mask(node.seed.text, hidden)}", f"phase: {phase}"]
+    lines = [
+        f"seed [{node.seed.label}{category}] {mask(node.seed.text, hidden)}",
+        f"phase: {phase}",
+    ]
     for i, attack in enumerate(node.attacks):
         outcome = attack.outcome.value if attack.outcome else "pending"
         lines.append(f"attack {i}: {outcome}, reward {_score(attack.reward)}")

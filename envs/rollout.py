@@ -68,7 +68,9 @@ def play_batch(
     return RolloutTree(nodes, metrics=metrics)
 
 
-def _check_shape(role: str, samples: Sequence[Sequence[object]], prompts: int, per_prompt: int) -> None:
+def _check_shape(
+    role: str, samples: Sequence[Sequence[object]], prompts: int, per_prompt: int
+) -> None:
     if len(samples) != prompts or any(len(s) != per_prompt for s in samples):
         shape = [len(s) for s in samples]
         raise RuntimeError(
@@ -104,8 +106,13 @@ def tree_metrics(nodes: Sequence[SeedNode]) -> dict[str, float]:
             response_outcomes = [r.outcome for r in responses]
             metrics["attacker/samples"] = float(len(attacks))
             metrics["defender/samples"] = float(len(responses))
-            for outcome in (Outcome.PARSE_ERROR, Outcome.MAX_LENGTH, Outcome.UNFAITHFUL,
-                            Outcome.JUDGE_FAILED, Outcome.NO_VALID_RESPONSE):
+            for outcome in (
+                Outcome.PARSE_ERROR,
+                Outcome.MAX_LENGTH,
+                Outcome.UNFAITHFUL,
+                Outcome.JUDGE_FAILED,
+                Outcome.NO_VALID_RESPONSE,
+            ):
                 metrics[f"attacker/{outcome.value}_rate"] = _rate(attack_outcomes, outcome)
             for outcome in (Outcome.MAX_LENGTH, Outcome.JUDGE_FAILED):
                 metrics[f"defender/{outcome.value}_rate"] = _rate(response_outcomes, outcome)

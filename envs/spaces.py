@@ -16,7 +16,9 @@ from gymnasium.spaces import Text
 
 # Sampled characters: printable ASCII plus a few multi-byte ones, so that code consuming
 # samples meets non-ASCII text in conformance tests.
-SAMPLE_CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n" + "éßñçøЖд中文한😀"
+SAMPLE_CHARSET = (
+    string.ascii_letters + string.digits + string.punctuation + " \n" + "éßñçøЖд中文한😀"
+)
 
 
 class UnicodeText(Text):

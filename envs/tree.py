@@ -91,7 +91,6 @@ class AttackNode:
         return self.parsed.attack if self.parsed is not None else None
 
 
-
 @dataclass
 class SeedNode:
     """A seed, the attacker instruction built from it, and its attacks."""

@@ -160,9 +160,7 @@ class Judge:
                 "pass a share such as 0.2"
             )
         if min_calls_for_limit < 0:
-            raise ConfigError(
-                f"Expects min_calls_for_limit >= 0, actual: {min_calls_for_limit}"
-            )
+            raise ConfigError(f"Expects min_calls_for_limit >= 0, actual: {min_calls_for_limit}")
         self.max_failure_rate = max_failure_rate
         self.min_calls_for_limit = min_calls_for_limit
         self.stats = JudgeStats()
@@ -188,9 +186,7 @@ class Judge:
             and self.stats.calls >= self.min_calls_for_limit
             and self.stats.failure_rate > limit
         ):
-            raise JudgeFailureRateError(
-                self.name, self.stats.failure_rate, limit, self.stats.calls
-            )
+            raise JudgeFailureRateError(self.name, self.stats.failure_rate, limit, self.stats.calls)
 
 
 class PairwiseJudge(Judge):

@@ -63,7 +63,11 @@ class CompositeJudge:
 
     def judges(self) -> dict[str, Judge]:
         """Return the judges by role."""
-        return {"faithfulness": self.faithfulness, "defender": self.defender, "attacker": self.attacker}
+        return {
+            "faithfulness": self.faithfulness,
+            "defender": self.defender,
+            "attacker": self.attacker,
+        }
 
     def metrics(self) -> dict[str, float]:
         """Return ``judge/`` failure counts summed over the distinct judges, and per role."""
@@ -84,7 +88,7 @@ class CompositeJudge:
 
 
 def as_composite(judge: Judge | CompositeJudge) -> CompositeJudge:
-    """Return ``judge`` unchanged if it is a :class:`CompositeJudge`, else one judge for all roles."""
+    """Return a :class:`CompositeJudge` unchanged; wrap any other judge for all roles."""
     if isinstance(judge, CompositeJudge):
         return judge
     if not isinstance(judge, Judge):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 
 from advgame.judges.base import (
+    Faithfulness,
     FaithfulnessJudge,
     FaithfulnessRequest,
     FaithfulnessVerdict,
-    Faithfulness,
     PairwiseJudge,
     PairwiseRequest,
     PairwiseVerdict,
@@ -27,8 +27,45 @@ from advgame.judges.rubrics import BENIGN_MAX_LENGTH_RATIO, Rubric
 _STEP_LINE = re.compile(r"^\s*(?:\d+[.)]|step\s*\d+|[-*•])\s+", re.IGNORECASE | re.MULTILINE)
 _WORD = re.compile(r"[a-z0-9']+")
 _STOP_WORDS = frozenset(
-    "a an the and or of to in on for with how what why is are do does i you me my your it "
-    "can could would should please tell give write explain about this that be".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "with",
+        "how",
+        "what",
+        "why",
+        "is",
+        "are",
+        "do",
+        "does",
+        "i",
+        "you",
+        "me",
+        "my",
+        "your",
+        "it",
+        "can",
+        "could",
+        "would",
+        "should",
+        "please",
+        "tell",
+        "give",
+        "write",
+        "explain",
+        "about",
+        "this",
+        "that",
+        "be",
+    ]
 )
 
 # Share of the seed's content words that a faithful attack must repeat.
@@ -80,9 +117,7 @@ class RuleJudge(PairwiseJudge, PointwiseJudge, FaithfulnessJudge):
             for r in requests
         ]
 
-    def _judge_faithfulness(
-        self, requests: list[FaithfulnessRequest]
-    ) -> list[FaithfulnessVerdict]:
+    def _judge_faithfulness(self, requests: list[FaithfulnessRequest]) -> list[FaithfulnessVerdict]:
         verdicts = []
         for request in requests:
             if request.label == "benign" and len(request.attack) > BENIGN_MAX_LENGTH_RATIO * len(
