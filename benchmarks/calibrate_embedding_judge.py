@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from advgame.judges.base import PairwiseRequest
 from advgame.judges.embedding import EmbeddingJudge
 from advgame.judges.refusal import is_refusal
@@ -180,6 +181,7 @@ def build_responses(prompts: Sequence[str], kind: str, rng: random.Random) -> li
 def generate_lm(prompts: Sequence[str], max_new_tokens: int, batch_size: int = 16) -> list[str]:
     """Return greedy SmolLM2-135M-Instruct answers to ``prompts`` (one user turn each)."""
     import torch
+
     from advgame.agents.models import load_causal_lm
 
     lm, tokenizer = load_causal_lm("default")
