@@ -18,6 +18,8 @@ from advgame.judges.base import (
     PointwiseVerdict,
 )
 from advgame.judges.composite import CompositeJudge, as_composite
+from advgame.judges.embedder import SentenceEmbedder
+from advgame.judges.embedding import EmbeddingJudge
 from advgame.judges.groups import ScoringGroup, score_groups
 from advgame.judges.rubrics import FAITHFULNESS_CRITERIA, RUBRIC_CRITERIA, Rubric
 from advgame.judges.rule import RuleJudge
@@ -26,6 +28,7 @@ __all__ = [
     "FAITHFULNESS_CRITERIA",
     "RUBRIC_CRITERIA",
     "CompositeJudge",
+    "EmbeddingJudge",
     "Faithfulness",
     "FaithfulnessJudge",
     "FaithfulnessRequest",
@@ -42,6 +45,7 @@ __all__ = [
     "Rubric",
     "RuleJudge",
     "ScoringGroup",
+    "SentenceEmbedder",
     "as_composite",
     "score_groups",
 ]
