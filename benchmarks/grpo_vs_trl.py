@@ -62,9 +62,7 @@ def run_ours(args: argparse.Namespace) -> list[float]:
         batch_size=args.prompts * args.group,
     )
     agent = LMAgent("default", sampling=sampling, seed=0)
-    reference = HFBackend(
-        copy.deepcopy(agent.model).eval().requires_grad_(False), agent.tokenizer
-    )
+    reference = HFBackend(copy.deepcopy(agent.model).eval().requires_grad_(False), agent.tokenizer)
     optimizer = torch.optim.AdamW(agent.model.parameters(), lr=args.lr, betas=(0.9, 0.95))
     times = []
     for batch in prompts_for(args.prompts, args.steps + args.warmup):
