@@ -162,29 +162,65 @@ class HFBackend:
             ``(logprobs, mask)``, both ``(B, T)`` with ``T`` the longest completion; ``mask``
             is 1.0 on real completion tokens and 0.0 on padding.
         """
+        logprobs, mask, _ = self._score(prompt_ids, completion_ids, batch_size, False)
+        return logprobs, mask
+
+    def token_logprobs_and_hidden(
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        completion_ids: Sequence[Sequence[int]],
+        batch_size: int = 8,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return :meth:`token_logprobs` plus the last-layer hidden state before each token.
+
+        The hidden state at completion position ``t`` is the one the model predicts token
+        ``t`` from, so a value head on it estimates the value of the state before that token.
+
+        Returns:
+            ``(logprobs, mask, hidden)`` with shapes ``(B, T)``, ``(B, T)`` and ``(B, T, H)``.
+        """
+        logprobs, mask, hidden = self._score(prompt_ids, completion_ids, batch_size, True)
+        assert hidden is not None
+        return logprobs, mask, hidden
+
+    def _score(
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        completion_ids: Sequence[Sequence[int]],
+        batch_size: int,
+        with_hidden: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         if len(prompt_ids) != len(completion_ids):
             raise ValueError(
                 f"Expects one completion per prompt, actual: {len(prompt_ids)} prompts and "
                 f"{len(completion_ids)} completions"
             )
         width = max((len(c) for c in completion_ids), default=0)
-        pieces, masks = [], []
+        pieces, masks, states = [], [], []
         for start in range(0, len(prompt_ids), batch_size):
             stop = start + batch_size
-            chunk_lp, chunk_mask = self._score_batch(
-                prompt_ids[start:stop], completion_ids[start:stop]
+            chunk_lp, chunk_mask, chunk_hidden = self._score_batch(
+                prompt_ids[start:stop], completion_ids[start:stop], with_hidden
             )
             pad = width - chunk_lp.shape[1]
             pieces.append(torch.nn.functional.pad(chunk_lp, (0, pad)))
             masks.append(torch.nn.functional.pad(chunk_mask, (0, pad)))
+            if chunk_hidden is not None:
+                states.append(torch.nn.functional.pad(chunk_hidden, (0, 0, 0, pad)))
         if not pieces:
             empty = torch.zeros(0, width, device=self.device)
-            return empty, empty.clone()
-        return torch.cat(pieces), torch.cat(masks)
+            hidden_size = int(getattr(self.model.config, "hidden_size", 0))
+            no_hidden = torch.zeros(0, width, hidden_size, device=self.device)
+            return empty, empty.clone(), no_hidden if with_hidden else None
+        hidden = torch.cat(states) if with_hidden else None
+        return torch.cat(pieces), torch.cat(masks), hidden
 
     def _score_batch(
-        self, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self,
+        prompts: Sequence[Sequence[int]],
+        completions: Sequence[Sequence[int]],
+        with_hidden: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         # Prompts are left-padded and completions right-padded, so every completion starts at
         # the same column and one slice of the logits covers all rows.
         prompt_ids, prompt_mask = left_pad([list(p) for p in prompts], self.pad_id, self.device)
@@ -200,14 +236,27 @@ class HFBackend:
         input_ids = torch.cat([prompt_ids, completion_ids], dim=1)  # (B, P + T)
         attention_mask = torch.cat([prompt_mask, completion_mask.long()], dim=1)
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        logits = self.model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
-        ).logits
-        prompt_width = prompt_ids.shape[1]
-        logits = logits[:, prompt_width - 1 : prompt_width - 1 + width].float()  # (B, T, V)
-        logprobs = torch.log_softmax(logits, dim=-1)
-        logprobs = logprobs.gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)  # (B, T)
-        return logprobs * completion_mask, completion_mask
+        # logits_to_keep skips the vocabulary projection over the prompt, which dominates
+        # the cost for long prompts. Models that ignore it return every position, and
+        # slicing from the end covers both cases.
+        output = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            output_hidden_states=with_hidden,
+            logits_to_keep=width + 1,
+        )
+        kept = output.logits.shape[1]
+        logits = output.logits[:, kept - width - 1 : kept - 1].float()  # (B, T, V)
+        # Gather minus logsumexp equals log_softmax at the token without a (B, T, V) output.
+        token_logits = logits.gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)  # (B, T)
+        logprobs = token_logits - torch.logsumexp(logits, dim=-1)  # (B, T)
+        hidden = None
+        if with_hidden:
+            prompt_width = prompt_ids.shape[1]
+            columns = slice(prompt_width - 1, prompt_width - 1 + width)
+            hidden = output.hidden_states[-1][:, columns]  # (B, T, H)
+        return logprobs * completion_mask, completion_mask, hidden
 
 
 def left_pad(

@@ -27,6 +27,8 @@ from advgame.judges.base import (
     majority_vote,
 )
 from advgame.judges.composite import CompositeJudge, as_composite
+from advgame.judges.embedder import SentenceEmbedder
+from advgame.judges.embedding import EmbeddingJudge
 from advgame.judges.groups import ScoringGroup, score_groups
 from advgame.judges.keyword import TEST_PREFIXES, KeywordJudge, keyword_attack_success
 from advgame.judges.prompts import (
@@ -49,6 +51,7 @@ __all__ = [
     "RUBRIC_CRITERIA",
     "TEST_PREFIXES",
     "CompositeJudge",
+    "EmbeddingJudge",
     "Faithfulness",
     "FaithfulnessJudge",
     "FaithfulnessRequest",
@@ -70,6 +73,7 @@ __all__ = [
     "Rubric",
     "RuleJudge",
     "ScoringGroup",
+    "SentenceEmbedder",
     "TRLPairwiseJudge",
     "as_composite",
     "build_templates",
