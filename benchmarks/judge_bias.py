@@ -8,8 +8,8 @@ figures of :class:`~advgame.judges.labelled.PairAgreement` are printed as a Mark
 Judges (``--judges``, comma-separated):
 
 * ``keyword``, ``rule``, ``embedding``: in-process judges without an LM;
-* ``http-rule``: the HTTP judge (generative and log-prob mode) against an in-process
-  ``advgame serve --judge rule`` server on 127.0.0.1;
+* ``http-rule``, ``http-embedding``: the HTTP judge (generative and log-prob mode) against
+  an in-process ``advgame serve --judge rule`` (or ``embedding``) server on 127.0.0.1;
 * ``lm-logprob``, ``lm-generative``: the LM judge on the embedded SmolLM2-135M model;
 * ``http-lm``: the HTTP judge (both modes) against an in-process
   ``advgame serve --model default`` server on 127.0.0.1.
@@ -41,8 +41,16 @@ from typing import Any
 from advgame.judges import KeywordJudge, RuleJudge
 from advgame.judges.labelled import LabelledPair, harmbench_pairs, judge_agreement, xstest_pairs
 
-ALL_JUDGES = ("keyword", "rule", "embedding", "http-rule", "lm-logprob", "lm-generative", "http-lm")
-FAST_JUDGES = ("keyword", "rule", "embedding", "http-rule")
+ALL_JUDGES = (
+    "keyword",
+    "rule",
+    "embedding",
+    "http-rule",
+    "http-embedding",
+    "lm-logprob",
+    "lm-generative",
+    "http-lm",
+)
 
 
 @contextmanager
@@ -102,15 +110,17 @@ def build_runs(args: argparse.Namespace) -> Iterator[tuple[str, bool, Callable[[
             True,
             lambda: LMJudge(model, tokenizer, mode="generative", **generation, **lenient),
         )
-    if "http-rule" in wanted:
+    for served_judge in ("rule", "embedding"):
+        if f"http-{served_judge}" not in wanted:
+            continue
         from advgame.serve import load_judge_backend
 
-        with served(load_judge_backend("rule")) as url:
+        with served(load_judge_backend(served_judge)) as url:
             for mode in ("generative", "logprob"):
                 yield (
-                    f"HTTP {mode} -> serve --judge rule",
+                    f"HTTP {mode} -> serve --judge {served_judge}",
                     False,
-                    lambda m=mode, u=url: HTTPJudge(u, "rule", mode=m, **lenient),
+                    lambda m=mode, u=url, n=served_judge: HTTPJudge(u, n, mode=m, **lenient),
                 )
     if "http-lm" in wanted:
         from advgame.serve_lm import LMChatBackend
