@@ -126,6 +126,26 @@ def _run_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_serve(subparsers: argparse._SubParsersAction) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        add_help=False,
+        help="serve a local LM or an advgame judge behind the OpenAI chat API "
+        "(advgame serve --help lists its options)",
+    )
+    serve.add_argument("serve_args", nargs=argparse.REMAINDER)
+    serve.set_defaults(handler=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from advgame.serve import main as serve_main
+
+    forwarded = list(args.serve_args)
+    if forwarded[:1] == ["--"]:
+        forwarded = forwarded[1:]
+    return serve_main(forwarded)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="advgame", description="LM safety alignment as a two-player game."
@@ -133,10 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default: torch's choice; 1 is faster when other jobs share "
+        "the cores)",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_play(subparsers)
     _add_train(subparsers)
     _add_presets(subparsers)
+    _add_serve(subparsers)
     return parser
 
 
@@ -148,12 +175,20 @@ def _quiet_third_party_progress() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["serve"]:
+        # The server has its own parser; argparse's REMAINDER would swallow "--help".
+        arguments = ["serve", "--", *arguments[1:]]
+    args = build_parser().parse_args(arguments)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(
         level=level, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
     )
     _quiet_third_party_progress()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return int(args.handler(args))
     except AdvGameError as error:
