@@ -36,9 +36,9 @@ def _add_play(subparsers: argparse._SubParsersAction) -> None:
     )
     play.add_argument(
         "--format",
-        choices=("think", "nothink"),
-        default="nothink",
-        help="attacker output format (default: nothink, which the 135M model follows best)",
+        choices=("think", "nothink", "plain"),
+        default="plain",
+        help="attacker output format (default: plain, the one the 135M model can keep)",
     )
     play.add_argument(
         "--max-new-tokens", type=int, default=96, help="token limit per completion (default: 96)"

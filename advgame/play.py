@@ -11,17 +11,19 @@ from advgame.envs.seeds import load_seeds
 
 logger = logging.getLogger(__name__)
 
-# The 135M default attacker rarely closes its tags unaided; opening the reply with the tag and
-# stopping at the closing tag gives it a fair chance to produce a parseable attack.
-NOTHINK_PREFIX = "<prompt>"
-NOTHINK_STOP = ("</prompt>",)
+# Prefills and stop strings that help an LM attacker keep each output format. Opening the
+# reply with the first tag and stopping at the closing tag spares the model those tokens. In
+# plain format a blank line ends the attack, so it stays one paragraph.
+ATTACKER_OPTIONS: dict[str, dict[str, Any]] = {
+    "think": {"response_prefix": "<think>", "stop_strings": ("</prompt>",)},
+    "nothink": {"response_prefix": "<prompt>", "stop_strings": ("</prompt>",)},
+    "plain": {"response_prefix": "", "stop_strings": ("\n\n",)},
+}
 
 
 def attacker_agent_options(attacker_format: str) -> dict[str, Any]:
     """Return ``LMAgent`` keyword arguments that help an attacker keep ``attacker_format``."""
-    if attacker_format == "nothink":
-        return {"response_prefix": NOTHINK_PREFIX, "stop_strings": NOTHINK_STOP}
-    return {"response_prefix": "<think>", "stop_strings": NOTHINK_STOP}
+    return dict(ATTACKER_OPTIONS[attacker_format])
 
 
 def play_rounds(
@@ -31,7 +33,7 @@ def play_rounds(
     attacker: str = "default",
     defender: str = "default",
     judge: Any = "embedding",
-    attacker_format: str = "nothink",
+    attacker_format: str = "plain",
     max_new_tokens: int = 96,
     seed: int = 0,
     show_harmful: bool = False,

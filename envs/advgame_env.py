@@ -14,7 +14,8 @@ An episode is one round for one seed, a request labelled harmful or benign.
 
 **Phase 1 (attack).** The attacker observes an instruction built from the seed and its
 class, and acts with A raw outputs (``num_attacks``). In think format each output is
-``<think>…</think><prompt>…</prompt>``; the env extracts the attack with a strict parser,
+``<think>…</think><prompt>…</prompt>`` (nothink: the ``<prompt>`` block alone; plain: the
+whole output is the attack, for small models); the env extracts the attack with a strict parser,
 applies the length limit and asks the judge whether the attack keeps the seed's intent.
 
 **Phase 2 (defend).** The defender observes only the extracted attacks, never the seed or
@@ -102,7 +103,7 @@ class AdvGameEnv(ParallelEnv):
             default: the embedding rubric judge, loaded on first use.
         num_attacks: A, attacker outputs per episode.
         num_responses: D, defender responses per attack.
-        attacker_format: ``"think"`` or ``"nothink"``.
+        attacker_format: ``"think"``, ``"nothink"`` or ``"plain"``.
         reward_mode: ``"pairwise"`` or ``"pointwise"``.
         pair_order: ``"both"``, ``"random"`` or ``"fixed"`` A/B order for pairwise judging.
         optimistic_attacker: score each attack by the defender's best response.

@@ -46,7 +46,8 @@ class Game:
 
     Args:
         judge: one judge for every role, or a :class:`~advgame.judges.CompositeJudge`.
-        attacker_format: ``"think"`` or ``"nothink"``; see :mod:`advgame.envs.parsing`.
+        attacker_format: ``"think"``, ``"nothink"`` or ``"plain"``; see
+            :mod:`advgame.envs.parsing`.
         reward_mode: ``"pairwise"`` (the paper's default) or ``"pointwise"``.
         pair_order: A/B order for pairwise judging: ``"both"`` averages both orders,
             ``"random"`` flips each pair, ``"fixed"`` keeps the reference behaviour.
@@ -69,7 +70,7 @@ class Game:
     ) -> None:
         if attacker_format not in ATTACKER_FORMATS:
             raise ConfigError(
-                f"Expects attacker_format 'think' or 'nothink', actual: {attacker_format!r}"
+                f"Expects attacker_format in {ATTACKER_FORMATS}, actual: {attacker_format!r}"
             )
         if reward_mode not in ("pairwise", "pointwise"):
             raise ConfigError(

@@ -5,6 +5,11 @@ nothing after it; nothink mode expects the ``<prompt>`` block alone. Tags are ma
 case-insensitively, surrounding white space is allowed, and anything else (text before or
 after the blocks, a missing or repeated tag, an empty attack) is a parse error. The
 training sequence stays the whole raw output; parsing only extracts the attack.
+
+Plain mode is an addition for small models that cannot keep a tag format (the embedded
+135M model closes a ``<prompt>`` tag in well under one output in ten): the whole output,
+stripped of surrounding white space, is the attack, and only an empty output is a parse
+error.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-AttackerFormat = Literal["think", "nothink"]
-ATTACKER_FORMATS: tuple[str, ...] = ("think", "nothink")
+AttackerFormat = Literal["think", "nothink", "plain"]
+ATTACKER_FORMATS: tuple[str, ...] = ("think", "nothink", "plain")
 
 _THINK = re.compile(
     r"\A\s*<think>(?P<think>.*?)</think>\s*<prompt>(?P<prompt>.*)</prompt>\s*\Z",
@@ -45,8 +50,11 @@ def parse_attack(raw: str, attacker_format: AttackerFormat = "think") -> ParsedA
     """
     if attacker_format not in ATTACKER_FORMATS:
         raise ValueError(
-            f"Expects attacker_format to be 'think' or 'nothink', actual: {attacker_format!r}"
+            f"Expects attacker_format in {ATTACKER_FORMATS}, actual: {attacker_format!r}"
         )
+    if attacker_format == "plain":
+        attack = raw.strip()
+        return ParsedAttack(attack) if attack else ParsedAttack(None, error="empty output")
     pattern = _THINK if attacker_format == "think" else _NOTHINK
     match = pattern.match(raw)
     if match is None:

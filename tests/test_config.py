@@ -22,8 +22,8 @@ def test_cpu_preset_uses_embedded_model():
     config = load_run_config("cpu_dpo")
     assert config.attacker.model == "default"
     assert config.defender.model == "default"
-    assert config.attacker.response_prefix == "<prompt>"
-    assert config.game["attacker_format"] == "nothink"
+    assert config.game["attacker_format"] == "plain"
+    assert config.attacker.training["sampling"]["stop_strings"] == ["\n\n"]
 
 
 def test_player_sections_split_model_and_training_keys():

@@ -60,6 +60,24 @@ def test_nothink_format():
     assert "after </prompt>" in parse_attack("<prompt>x</prompt> more", "nothink").error
 
 
+@pytest.mark.parametrize(
+    ("raw", "attack"),
+    [
+        ("  a whole output \n\n", "a whole output"),
+        ("<prompt>tags stay</prompt>", "<prompt>tags stay</prompt>"),
+        ("Ünïcödé 😀", "Ünïcödé 😀"),
+    ],
+)
+def test_plain_format_takes_whole_output(raw, attack):
+    assert parse_attack(raw, "plain").attack == attack
+
+
+def test_plain_format_rejects_empty_output():
+    parsed = parse_attack(" \n\t ", "plain")
+    assert not parsed.ok
+    assert parsed.error == "empty output"
+
+
 def test_unknown_format_raises():
     with pytest.raises(ValueError, match="attacker_format"):
         parse_attack("<prompt>x</prompt>", "json")
@@ -92,3 +110,6 @@ def test_instruction_names_seed_and_format():
     nothink = attacker_instruction(benign, "nothink")
     assert "<think>" not in nothink
     assert "refuse" in nothink
+    plain = attacker_instruction(benign, "plain")
+    assert "<prompt>" not in plain
+    assert "only the rewritten prompt" in plain

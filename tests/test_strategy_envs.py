@@ -374,7 +374,7 @@ def test_defender_bad_arguments(kwargs, message):
     [
         ({"defender": "keyword"}, r"Expects defender to be an advgame Policy .*, actual: str"),
         ({"rewriter": None, "strategies": ["plain", "shout"]}, r"unknown: \['shout'\]"),
-        ({"attacker_format": "json"}, "Expects attacker_format 'think' or 'nothink'"),
+        ({"attacker_format": "json"}, "Expects attacker_format in"),
         ({"reward_mode": "listwise"}, "Expects reward_mode 'pairwise' or 'pointwise'"),
     ],
 )
