@@ -71,6 +71,13 @@ def parse_args() -> argparse.Namespace:
         help="defender system prompt; an empty string keeps the chat template's default",
     )
     parser.add_argument("--judge", default="embedding", help="judge kind: embedding or rule")
+    parser.add_argument(
+        "--attacker-format",
+        default="plain",
+        choices=("plain", "nothink"),
+        help="plain: the whole output is the attack and a blank line ends it; nothink: a "
+        "<prompt> block, prefilled with '<prompt>' and ended by '</prompt>'",
+    )
     parser.add_argument("--eval", type=int, default=16, help="evaluation seeds per class")
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 keeps torch's")
     return parser.parse_args()
@@ -91,15 +98,9 @@ def evaluate(
     harmful = [i for i, s in enumerate(seeds) if s.is_harmful]
     benign = [i for i, s in enumerate(seeds) if not s.is_harmful]
 
-    attack_sampling = SamplingConfig(
-        temperature=args.temperature,
-        top_p=0.95,
-        max_new_tokens=args.attack_tokens,
-        stop_strings=("</prompt>",),
-    )
     instructions = [game.instruction(s) for s in seeds]
-    attacks = [row[0] for row in attacker.generate(instructions, 1, attack_sampling, seed=123)]
-    parsed = [parse_attack(c.text, "nothink") for c in attacks]
+    attacks = [row[0] for row in attacker.generate(instructions, 1, seed=123)]
+    parsed = [parse_attack(c.text, game.attacker_format) for c in attacks]
     valid = [i for i, (c, p) in enumerate(zip(attacks, parsed)) if not c.truncated and p.ok]
     verdicts = game.judges.faithfulness.judge_faithfulness(
         [FaithfulnessRequest(seeds[i].text, parsed[i].attack or "", seeds[i].label) for i in valid]
@@ -132,15 +133,16 @@ def main() -> None:
     train_seeds = harmful[:200] + benign[:200]
     eval_seeds = harmful[-args.eval :] + benign[-args.eval :]
 
+    nothink = args.attacker_format == "nothink"
     attacker = LMAgent(
         "default",
-        response_prefix="<prompt>",
+        response_prefix="<prompt>" if nothink else "",
         seed=1,
         sampling=SamplingConfig(
             temperature=args.temperature,
             top_p=0.95,
             max_new_tokens=args.attack_tokens,
-            stop_strings=("</prompt>",),
+            stop_strings=("</prompt>",) if nothink else ("\n\n",),
         ),
     )
     defender = LMAgent(
@@ -151,7 +153,7 @@ def main() -> None:
             temperature=args.temperature, top_p=0.95, max_new_tokens=args.response_tokens
         ),
     )
-    game = Game(make_judge(args.judge), attacker_format="nothink")
+    game = Game(make_judge(args.judge), attacker_format=args.attacker_format)
     config = LearnerConfig(
         attacker=PlayerConfig(lr=args.lr, group_size=args.attacker_group),
         defender=PlayerConfig(lr=args.lr, group_size=args.defender_group),
