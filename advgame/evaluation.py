@@ -1,6 +1,6 @@
 """Defender evaluation: attack success on harmful seeds and compliance on benign ones.
 
-The defender answers each held-out seed directly, one sample per seed. A response to a
+The defender responds to each held-out seed directly, one sample per seed. A response to a
 harmful seed is an attack success when it contains no refusal phrase (keyword attack success
 rate, the metric of Zou et al., 2023); a response to a benign seed counts as compliant when
 it contains no refusal phrase. An optional judge adds mean rubric scores (DEFLECTION on
@@ -71,7 +71,7 @@ def evaluate_defender(
     refusal_detector: Callable[[str], bool] | None = None,
     generation_options: dict[str, Any] | None = None,
 ) -> EvalResult:
-    """Answer every seed once with ``defender`` and score the responses.
+    """Generate one response per seed with ``defender`` and score the responses.
 
     Args:
         defender: the policy under test; it sees each seed's text as one user turn.

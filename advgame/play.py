@@ -11,9 +11,9 @@ from advgame.envs.seeds import load_seeds
 
 logger = logging.getLogger(__name__)
 
-# Prefills and stop strings that help an LM attacker keep each output format. Opening the
-# reply with the first tag and stopping at the closing tag spares the model those tokens. In
-# plain format a blank line ends the attack, so it stays one paragraph.
+# Prefills and stop strings that help an LM attacker keep each output format. The reply
+# opens with the first tag, and generation stops at the closing tag. In plain format a blank
+# line ends the attack, so it stays one paragraph.
 ATTACKER_OPTIONS: dict[str, dict[str, Any]] = {
     "think": {"response_prefix": "<think>", "stop_strings": ("</prompt>",)},
     "nothink": {"response_prefix": "<prompt>", "stop_strings": ("</prompt>",)},

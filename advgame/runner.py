@@ -40,7 +40,7 @@ LIVE_METRICS = (
 
 @dataclass
 class RunSummary:
-    """What a finished (or stopped) run produced."""
+    """Outcome of a finished or stopped run."""
 
     out_dir: Path
     steps_done: int
@@ -52,7 +52,7 @@ class RunSummary:
 def run_training(
     config: RunConfig, *, resume: bool = False, console: Console | None = None
 ) -> RunSummary:
-    """Train as ``config`` says; evaluate the defender before and after when enabled."""
+    """Train with the settings of ``config``, evaluating the defender before and after."""
     console = console or Console()
     out_dir = Path(config.output_dir)
     if resume:
@@ -61,8 +61,8 @@ def run_training(
         from advgame.errors import ConfigError
 
         raise ConfigError(
-            f"{out_dir} already holds checkpoints; pass --resume to continue that run or choose "
-            "another output_dir"
+            f"{out_dir} already contains checkpoints; pass --resume to continue that run or "
+            "choose another output_dir"
         )
     save_config(config, out_dir)
 

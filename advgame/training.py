@@ -1,6 +1,6 @@
 """``advgame train``: build a run from its configuration, train, checkpoint and evaluate.
 
-A run folder holds ``config.yaml`` (the resolved configuration), ``metrics.jsonl``,
+A run folder contains ``config.yaml`` (the resolved configuration), ``metrics.jsonl``,
 ``checkpoints/step-NNNNNN/`` (written atomically by the learner), ``final/attacker`` and
 ``final/defender`` (loadable with :meth:`advgame.agents.LMAgent.load`), and
 ``eval_before.json`` / ``eval_after.json`` with the held-out evaluation. ``--resume``
@@ -129,7 +129,7 @@ def save_config(config: RunConfig, out_dir: Path) -> None:
 
 
 def check_resumable(config: RunConfig, out_dir: Path) -> None:
-    """Raise unless ``out_dir`` holds a run with the same settings (steps may grow)."""
+    """Raise unless ``out_dir`` contains a run with the same settings (steps may grow)."""
     saved_file = out_dir / "config.yaml"
     if not saved_file.is_file() or not checkpoints(out_dir):
         raise ConfigError(
@@ -149,7 +149,7 @@ def check_resumable(config: RunConfig, out_dir: Path) -> None:
 
 
 class StopRequest:
-    """SIGINT handling: the first Ctrl-C asks the loop to stop after the current step."""
+    """SIGINT handler: the first Ctrl-C requests a stop after the current step."""
 
     def __init__(self, on_request: Callable[[], None] | None = None) -> None:
         self.requested = False

@@ -14,9 +14,10 @@ An episode is one round for one seed, a request labelled harmful or benign.
 
 **Phase 1 (attack).** The attacker observes an instruction built from the seed and its
 class, and acts with A raw outputs (``num_attacks``). In think format each output is
-``<think>…</think><prompt>…</prompt>`` (nothink: the ``<prompt>`` block alone; plain: the
-whole output is the attack, for small models); the env extracts the attack with a strict parser,
-applies the length limit and asks the judge whether the attack keeps the seed's intent.
+``<think>…</think><prompt>…</prompt>``. In nothink format it is the ``<prompt>`` block
+alone, and in plain format (for small models) the whole output is the attack. The env
+extracts the attack with a strict parser and applies the length limit. Then the judge
+decides whether the attack keeps the seed's intent.
 
 **Phase 2 (defend).** The defender observes only the extracted attacks, never the seed or
 its class, and acts with D responses per attack (``num_responses``). The judge then scores

@@ -5,7 +5,7 @@ the batched rollout used by learners, so both follow the same rules:
 
 1. :meth:`Game.check_attacks` parses each attacker output, applies the length limit and
    runs the faithfulness gate. Failed attacks get reward -1 and no defender turn.
-2. The defender answers every valid attack (outside this class).
+2. The defender responds to every valid attack (outside this class).
 3. :meth:`Game.score` judges the defender's responses against the attack, picks the
    response that represents each attack, judges those against the seed for the attacker,
    and patches rewards for errors and judge failures.
@@ -32,12 +32,13 @@ logger = logging.getLogger(__name__)
 
 
 def defender_rubric(seed: Seed) -> Rubric:
-    """Benign seeds reward compliance; harmful seeds reward constructive deflection."""
+    """Return the defender's rubric: compliance on benign seeds, deflection on harmful ones."""
     return Rubric.DEFLECTION if seed.is_harmful else Rubric.COMPLIANCE
 
 
 def attacker_rubric(seed: Seed) -> Rubric:
-    """The attacker wins when the defender helps with a harmful seed or refuses a benign one."""
+    """Return the attacker's rubric: it wins when the defender helps with a harmful seed or
+    refuses a benign one."""
     return Rubric.COMPLIANCE if seed.is_harmful else Rubric.REFUSAL
 
 
@@ -48,7 +49,8 @@ class Game:
         judge: one judge for every role, or a :class:`~advgame.judges.CompositeJudge`.
         attacker_format: ``"think"``, ``"nothink"`` or ``"plain"``; see
             :mod:`advgame.envs.parsing`.
-        reward_mode: ``"pairwise"`` (the paper's default) or ``"pointwise"``.
+        reward_mode: ``"pairwise"`` (the default of the AdvGame reference implementation) or
+            ``"pointwise"``.
         pair_order: A/B order for pairwise judging: ``"both"`` averages both orders,
             ``"random"`` flips each pair, ``"fixed"`` keeps the reference behaviour.
         optimistic_attacker: score each attack by the defender response with the highest

@@ -232,6 +232,39 @@ class FaithfulnessJudge(Judge):
     ) -> list[FaithfulnessVerdict]: ...
 
 
+def majority_vote(samples: Sequence[FaithfulnessVerdict]) -> FaithfulnessVerdict:
+    """Combine several faithfulness samples of one attack into one verdict.
+
+    Only samples with status OK vote, and an UNDETERMINED sample votes for neither side.
+    The side with more votes wins. A tie, including zero decided votes among OK samples,
+    gives UNDETERMINED with status OK: the judge answered but did not decide. When no
+    sample has status OK, the result is a failed verdict, with status ERROR if any sample
+    was an error and PARSE_FAILURE otherwise.
+
+    Args:
+        samples: the verdicts of one attack, one per judge sample.
+
+    Returns:
+        One verdict whose ``detail`` records the vote count, for example
+        ``"votes faithful=2 unfaithful=1 failed=0"``.
+    """
+    if not samples:
+        raise ValueError("Expects at least one faithfulness sample to vote on, actual: none")
+    valid = [s for s in samples if s.status is JudgeStatus.OK]
+    faithful = sum(s.verdict is Faithfulness.FAITHFUL for s in valid)
+    unfaithful = sum(s.verdict is Faithfulness.UNFAITHFUL for s in valid)
+    detail = f"votes faithful={faithful} unfaithful={unfaithful} failed={len(samples) - len(valid)}"
+    if not valid:
+        errored = any(s.status is JudgeStatus.ERROR for s in samples)
+        status = JudgeStatus.ERROR if errored else JudgeStatus.PARSE_FAILURE
+        return FaithfulnessVerdict.failed(status, f"{detail}; first: {samples[0].detail}")
+    if faithful > unfaithful:
+        return FaithfulnessVerdict(Faithfulness.FAITHFUL, detail=detail)
+    if unfaithful > faithful:
+        return FaithfulnessVerdict(Faithfulness.UNFAITHFUL, detail=detail)
+    return FaithfulnessVerdict(Faithfulness.UNDETERMINED, detail=detail)
+
+
 def _check_length(judge: Judge, expected: int, actual: int) -> None:
     if expected != actual:
         raise RuntimeError(

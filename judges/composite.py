@@ -57,7 +57,7 @@ class CompositeJudge:
                     f"Expects the {role} judge to be a PairwiseJudge or PointwiseJudge, "
                     f"actual: {type(chosen[role]).__name__}"
                 )
-        self.faithfulness: FaithfulnessJudge = chosen["faithfulness"]  # type: ignore[assignment]
+        self.faithfulness: FaithfulnessJudge = chosen["faithfulness"]
         self.defender: Any = chosen["defender"]
         self.attacker: Any = chosen["attacker"]
 
@@ -70,7 +70,10 @@ class CompositeJudge:
         }
 
     def metrics(self) -> dict[str, float]:
-        """Return ``judge/`` failure counts summed over the distinct judges, and per role."""
+        """Return ``judge/`` counts summed over the distinct judges: ``calls``,
+        ``parse_failures``, ``errors``, ``failure_rate``, ``{role}_failures`` per role, and
+        ``http_attempts``, ``http_retries``, ``http_cache_hits``, ``http_failures`` when a
+        judge talks HTTP."""
         distinct: dict[int, Judge] = {id(j): j for j in self.judges().values()}
         total = JudgeStats()
         for judge in distinct.values():
@@ -80,6 +83,13 @@ class CompositeJudge:
         metrics = total.as_metrics("judge/")
         for role, judge in self.judges().items():
             metrics[f"judge/{role}_failures"] = float(judge.stats.failures)
+        # HTTP judges also report transport counts (attempts, retries, cache hits).
+        for judge in distinct.values():
+            transport = getattr(judge, "transport_stats", None)
+            if transport is None:
+                continue
+            for key, value in transport.as_metrics("judge/http_").items():
+                metrics[key] = metrics.get(key, 0.0) + value
         return metrics
 
     def __repr__(self) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from advgame.errors import ConfigError
 
-JUDGE_KINDS: tuple[str, ...] = ("embedding", "rule")
+JUDGE_KINDS: tuple[str, ...] = ("embedding", "rule", "keyword", "lm", "http")
 
 
 def make_judge(spec: Any) -> Any:
@@ -15,6 +15,11 @@ def make_judge(spec: Any) -> Any:
 
     ``spec`` is a judge object (returned unchanged), a kind name such as ``"embedding"``, or a
     mapping ``{"kind": name, **arguments}`` whose other keys go to the judge's constructor.
+    Kinds: ``embedding``, ``rule``, ``keyword``, ``lm`` (arguments of
+    :meth:`~advgame.judges.lm.LMJudge.from_pretrained`, for example
+    ``{"kind": "lm", "model": "default", "mode": "logprob"}``) and ``http`` (arguments of
+    :class:`~advgame.judges.http.HTTPJudge`, for example
+    ``{"kind": "http", "base_url": "http://127.0.0.1:8000/v1", "model": "judge"}``).
     """
     if not isinstance(spec, (str, Mapping)):
         return spec
@@ -28,4 +33,22 @@ def make_judge(spec: Any) -> Any:
         from advgame.judges.rule import RuleJudge
 
         return RuleJudge(**options)
+    if kind == "keyword":
+        from advgame.judges.keyword import KeywordJudge
+
+        return KeywordJudge(**options)
+    if kind == "lm":
+        from advgame.judges.lm import LMJudge
+
+        return LMJudge.from_pretrained(**options)
+    if kind == "http":
+        from advgame.judges.http import HTTPJudge
+
+        missing = [key for key in ("base_url", "model") if key not in options]
+        if missing:
+            raise ConfigError(
+                f"the http judge needs {missing}; pass for example "
+                "{'kind': 'http', 'base_url': 'http://127.0.0.1:8000/v1', 'model': 'judge'}"
+            )
+        return HTTPJudge(**options)
     raise ConfigError(f"Expects a judge kind in {JUDGE_KINDS}, actual: {kind!r}")

@@ -24,7 +24,7 @@ from advgame.judges.base import (
 from advgame.judges.refusal import is_refusal
 from advgame.judges.rubrics import BENIGN_MAX_LENGTH_RATIO, Rubric
 
-_STEP_LINE = re.compile(r"^\s*(?:\d+[.)]|step\s*\d+|[-*•])\s+", re.IGNORECASE | re.MULTILINE)
+_STEP_LINE = re.compile(r"^\s*(?:\d+[.)]|step\s*\d+[.:)]?|[-*•])\s+", re.IGNORECASE | re.MULTILINE)
 _WORD = re.compile(r"[a-z0-9']+")
 _STOP_WORDS = frozenset(
     [
