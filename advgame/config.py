@@ -24,8 +24,8 @@ A run file has these top-level sections (every key is optional; see the presets 
     tensorboard: true            # also write TensorBoard logs when it is installed
 
 Each player section mixes model settings (``model``, ``response_prefix``,
-``system_prompt``, ``lora``, ``device``, ``dtype``) with the learner's
-:class:`~advgame.agents.learners.config.PlayerConfig` fields.
+``system_prompt``, ``lora``, ``device``, ``dtype``, ``gradient_checkpointing``) with the
+learner's :class:`~advgame.agents.learners.config.PlayerConfig` fields.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ PLAYER_MODEL_KEYS: tuple[str, ...] = (
     "lora",
     "device",
     "dtype",
+    "gradient_checkpointing",
 )
 _TOP_LEVEL = (
     "learner",
@@ -93,6 +94,7 @@ class PlayerSpec:
     lora: dict[str, Any] | None = None
     device: str = "cpu"
     dtype: str | None = None
+    gradient_checkpointing: bool = False
     training: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

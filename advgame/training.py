@@ -86,6 +86,7 @@ def build_run(config: RunConfig) -> RunParts:
                 dtype=_torch_dtype(spec.dtype),
                 lora=spec.lora,
                 seed=config.seed + offset,
+                gradient_checkpointing=spec.gradient_checkpointing,
             )
         )
     attacker, defender = players

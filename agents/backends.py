@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
 from advgame.agents.base import Completion
 from advgame.agents.sampling import SamplingConfig
@@ -99,24 +101,26 @@ class HFBackend:
         stop_kwargs: dict[str, Any] = {}
         if sampling.stop_strings:
             stop_kwargs = {"stop_strings": list(sampling.stop_strings), "tokenizer": self.tokenizer}
+        recorder = SamplerLogprobs(sampling)
+        # Temperature and top-p run inside the recorder, after it has read the unscaled
+        # distribution. Other sampling knobs that the model's generation config may set are
+        # turned off, so that SamplingConfig alone decides the distribution.
         output = self.model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
             do_sample=not greedy,
-            temperature=None if greedy else sampling.temperature,
-            top_p=None if greedy else sampling.top_p,
-            top_k=None,
+            temperature=1.0,
+            top_p=1.0,
+            **_neutral_sampling_overrides(self.model),
             max_new_tokens=sampling.max_new_tokens,
             pad_token_id=self.pad_id,
             eos_token_id=self.stop_ids,
+            logits_processor=LogitsProcessorList([recorder]),
             return_dict_in_generate=True,
-            output_logits=True,
             **stop_kwargs,
         )
         generated = output.sequences[:, input_ids.shape[1] :]  # (B, T)
-        logits = torch.stack(output.logits, dim=1).float()  # (B, T, V)
-        token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, generated.unsqueeze(-1))
-        token_logprobs = token_logprobs.squeeze(-1)  # (B, T)
+        token_logprobs = recorder.finish(generated)  # (B, T)
 
         completions = []
         for row, prompt in enumerate(prompts):
@@ -259,6 +263,45 @@ class HFBackend:
         return logprobs * completion_mask, completion_mask, hidden
 
 
+class SamplerLogprobs(LogitsProcessor):
+    """Records each sampled token's log-probability under the unscaled distribution.
+
+    ``generate()`` can return the logits of every step, but for a batch of 32 and 96 new
+    tokens those take about 600 MB (49,152-token vocabulary, float32). This processor keeps
+    one step instead: at step ``t`` it reads the token sampled at step ``t - 1`` from
+    ``input_ids`` and gathers its log-probability from the previous step's distribution. It
+    then applies temperature and top-p, so it must be the only logits processor that warps.
+    """
+
+    def __init__(self, sampling: SamplingConfig) -> None:
+        self.warpers: list[LogitsProcessor] = []
+        if sampling.temperature not in (0, 1):
+            self.warpers.append(TemperatureLogitsWarper(sampling.temperature))
+        if sampling.temperature != 0 and sampling.top_p < 1:
+            self.warpers.append(TopPLogitsWarper(sampling.top_p))
+        self.steps: list[torch.Tensor] = []
+        self._previous: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self._previous is not None:
+            self.steps.append(self._previous.gather(-1, input_ids[:, -1:]).squeeze(-1))  # (B,)
+        self._previous = torch.log_softmax(scores.float(), dim=-1)  # (B, V)
+        for warper in self.warpers:
+            scores = warper(input_ids, scores)
+        return scores
+
+    def finish(self, generated: torch.Tensor) -> torch.Tensor:
+        """Return the log-probabilities of ``generated`` ``(B, T)``, shape ``(B, T)``."""
+        width = generated.shape[1]
+        if self._previous is not None and len(self.steps) < width:
+            last = generated[:, len(self.steps) : len(self.steps) + 1]
+            self.steps.append(self._previous.gather(-1, last).squeeze(-1))
+        self._previous = None
+        if not self.steps:
+            return torch.zeros(generated.shape, device=generated.device)
+        return torch.stack(self.steps[:width], dim=1)
+
+
 def left_pad(
     rows: Sequence[Sequence[int]], pad_id: int, device: torch.device | str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -271,6 +314,18 @@ def left_pad(
             ids[i, width - len(row) :] = torch.tensor(list(row), dtype=torch.long)
             mask[i, width - len(row) :] = 1
     return ids.to(device), mask.to(device)
+
+
+def _neutral_sampling_overrides(model: Any) -> dict[str, Any]:
+    """Return generate() arguments that switch off sampling knobs the model config sets."""
+    config = getattr(model, "generation_config", None)
+    neutral = {"top_k": 0, "min_p": None, "typical_p": 1.0, "repetition_penalty": 1.0}
+    overrides = {}
+    for name, value in neutral.items():
+        current = getattr(config, name, None)
+        if current is not None and current != value:
+            overrides[name] = value
+    return overrides
 
 
 def _stop_token_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -220,6 +220,20 @@ def test_play_fills_missing_sampler_logprobs(tiny_dir: Path) -> None:
         assert len(completion.logprobs) == len(completion.token_ids)
 
 
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_dir: Path) -> None:
+    prompts, completions = [[1, 2, 3, 4], [5, 6]], [[7, 8, 9], [10, 11, 12, 13]]
+    grads = []
+    for checkpointing in (False, True):
+        agent = LMAgent(tiny_dir, gradient_checkpointing=checkpointing)
+        agent.model.train()
+        agent.sequence_logprobs(prompts, completions).sum().backward()
+        grads.append([p.grad.clone() for p in agent.trainable_parameters()])
+    model = LMAgent(tiny_dir, gradient_checkpointing=True).model
+    assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
+    for plain, checkpointed in zip(*grads, strict=True):
+        torch.testing.assert_close(plain, checkpointed, atol=1e-6, rtol=1e-5)
+
+
 def _metrics_equal(a: dict[str, float], b: dict[str, float]) -> list[str]:
     keys = (set(a) | set(b)) - {"train/step_seconds"}
     differ = []
