@@ -114,7 +114,8 @@ class ChatClient:
             ``"http://127.0.0.1:8000/v1"``.
         api_key_env: environment variable that contains the API key; no header is sent when
             it is unset or empty.
-        timeout_s: httpx timeout per operation (connect, each read, write), in seconds.
+        timeout_s: limit of each connect, read and write, and of a whole attempt from
+            sending the request to the last byte of the response, in seconds.
         max_retries: retries after the first attempt.
         backoff_s: wait before the first retry, doubled for each later one.
         max_backoff_s: cap of a single wait, also applied to ``Retry-After``.
@@ -287,13 +288,36 @@ class ChatClient:
                 logger.warning("judge request to %s failed: %s", self.url, fault.log_line)
                 return RequestFailure(fault.cause, fault.detail, attempt + 1)
 
-    def _attempt(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _receive(self, body: dict[str, Any]) -> httpx.Response:
+        """POST ``body`` and read the whole response within ``timeout_s`` in total.
+
+        httpx applies its timeout to each read, so a server that sends a byte now and then
+        would hold the request open for as long as it likes; the deadline bounds the attempt.
+        """
+        deadline = time.monotonic() + self.timeout_s
         try:
-            response = self._client.post(self.url, json=body)
+            with self._client.stream("POST", self.url, json=body) as streamed:
+                raw = []
+                for chunk in streamed.iter_raw():
+                    raw.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise _Retryable(
+                            "timeout", f"response not complete after {self.timeout_s:g} s"
+                        )
+            # A response built from the raw bytes decodes them by its headers, as httpx does.
+            return httpx.Response(
+                streamed.status_code,
+                headers=streamed.headers,
+                content=b"".join(raw),
+                request=streamed.request,
+            )
         except httpx.TimeoutException as error:
             raise _Retryable("timeout", f"timed out after {self.timeout_s:g} s") from error
         except httpx.TransportError as error:
             raise _Retryable("connection", f"connection failed: {type(error).__name__}") from error
+
+    def _attempt(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self._receive(body)
         code = response.status_code
         if code == 429 or code >= 500:
             cause = "http_429" if code == 429 else "http_5xx"
