@@ -62,13 +62,22 @@ def message_content(body: Mapping[str, Any]) -> str | BackendFailure:
 
 def _top_probs(position: Mapping[str, Any]) -> dict[str, float]:
     probs: dict[str, float] = {}
-    entries = list(position.get("top_logprobs") or [])
+    top = position.get("top_logprobs")
+    entries = list(top) if isinstance(top, list) else []
     entries.append({"token": position.get("token"), "logprob": position.get("logprob")})
     for entry in entries:
+        # A server may send entries of other types or non-finite numbers; they carry no
+        # probability, so they are skipped rather than read as certain.
+        if not isinstance(entry, dict):
+            continue
         token, logprob = entry.get("token"), entry.get("logprob")
-        if isinstance(token, str) and isinstance(logprob, (int, float)):
+        if isinstance(token, str) and _finite_number(logprob):
             probs[token] = math.exp(min(0.0, float(logprob)))
     return probs
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def answer_distribution(
@@ -90,13 +99,17 @@ def answer_distribution(
             "response has no logprobs.content; the server may not return log-probabilities, "
             "use mode='generative'",
         )
+    if not all(isinstance(entry, dict) for entry in content):
+        return BackendFailure(
+            JudgeStatus.ERROR, "malformed response body: logprobs.content holds a non-object"
+        )
     position = None
     text = ""
     for index, entry in enumerate(content):
         if text.rstrip().endswith(answer_prefix):
             position = index
             break
-        text += str(entry.get("token", "")) if isinstance(entry, dict) else ""
+        text += str(entry.get("token", ""))
     if position is None and prefilled and answer_prefix not in text:
         position = 0
     if position is None:
@@ -125,7 +138,7 @@ class HTTPJudge(ChatJudge):
         model: the model name the server expects in the ``model`` field.
         mode: ``"generative"`` or ``"logprob"``.
         api_key_env: environment variable holding the API key (never logged).
-        timeout_s: httpx timeout per operation, in seconds.
+        timeout_s: limit of each connect, read and write, and of a whole attempt, in seconds.
         max_retries: retries after the first attempt of a request.
         backoff_s: wait before the first retry; doubles per retry.
         max_backoff_s: cap of one wait, also of a server's ``Retry-After``.
