@@ -26,12 +26,13 @@ import hmac
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from advgame.errors import ConfigError
+from advgame.errors import AdvGameError, ConfigError
 from advgame.judges.serving import RequestError
 
 logger = logging.getLogger(__name__)
@@ -104,14 +105,21 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             self._error(401, "missing or invalid API key", started)
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        length = _content_length(self.headers.get("Content-Length"))
+        if length is None:
+            # The body's end is unknown, so the connection cannot carry another request.
+            self.close_connection = True
+            self._error(400, "Content-Length must be a non-negative integer", started)
+            return
         if length > MAX_BODY_BYTES:
             self.close_connection = True
             self._error(413, f"request body above {MAX_BODY_BYTES} bytes", started)
             return
         try:
             request = json.loads(self.rfile.read(length) or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
+            # ValueError covers invalid JSON and invalid UTF-8; RecursionError a body nested
+            # deeper than the parser's stack.
             self._error(400, "request body is not valid JSON", started)
             return
         if not isinstance(request, dict):
@@ -127,6 +135,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(500, f"internal error: {type(error).__name__}", started)
             return
         self._send(200, payload, started)
+
+
+def _content_length(header: str | None) -> int | None:
+    """Return the request's body length, or None when the header is not a valid length."""
+    if header is None or not header.strip():
+        return 0
+    text = header.strip()
+    return int(text) if text.isdigit() else None
 
 
 class ChatServer(ThreadingHTTPServer):
@@ -150,8 +166,18 @@ class ChatServer(ThreadingHTTPServer):
 def make_server(
     backend: ChatBackend, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, api_key: str = ""
 ) -> ChatServer:
-    """Bind a server for ``backend``; port 0 picks a free port (see ``server.base_url``)."""
-    return ChatServer((host, port), backend, api_key)
+    """Bind a server for ``backend``; port 0 picks a free port (see ``server.base_url``).
+
+    Raises:
+        ConfigError: the address cannot be bound, for example because the port is in use.
+    """
+    try:
+        return ChatServer((host, port), backend, api_key)
+    except OSError as error:
+        raise ConfigError(
+            f"Expects --host {host} --port {port} to be free to bind, actual: {error.strerror}; "
+            "stop the process that holds it or pass another --port (0 picks a free one)"
+        ) from None
 
 
 def load_judge_backend(name: str, model_name: str | None = None) -> ChatBackend:
@@ -183,6 +209,15 @@ def load_model_backend(
     return LMChatBackend(lm, tokenizer, model_name or str(model))
 
 
+class _NoBackend:
+    """Placeholder backend of a server that is bound but still loading its model."""
+
+    model_name = "loading"
+
+    def chat(self, request: dict[str, Any]) -> dict[str, Any]:
+        raise RequestError(503, "the server is still loading its model")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``advgame serve``."""
     parser = argparse.ArgumentParser(
@@ -205,11 +240,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server until interrupted; returns the process exit code."""
+    """Run the server until interrupted; returns the process exit code.
+
+    Invalid options and a port that cannot be bound print one error line and return 2.
+    """
+    try:
+        return serve(argv)
+    except AdvGameError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def serve(argv: Sequence[str] | None = None) -> int:
+    """Parse ``advgame serve`` options and serve until interrupted.
+
+    Raises:
+        ConfigError: an option is invalid or the address cannot be bound.
+        ModelNotFoundError: ``--model`` names a folder without a model.
+    """
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    level = logging.getLevelName(args.log_level.upper())
+    if not isinstance(level, int):
+        raise ConfigError(
+            f"Expects --log-level to be DEBUG, INFO, WARNING or ERROR, actual: {args.log_level!r}"
+        )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     api_key = ""
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env, "")
@@ -218,11 +273,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--api-key-env names {args.api_key_env!r}, which is unset or empty; export it "
                 "or drop the option"
             )
-    if args.judge:
-        backend = load_judge_backend(args.judge, args.served_model_name)
-    else:
-        backend = load_model_backend(args.model, args.served_model_name, args.device)
-    server = make_server(backend, args.host, args.port, api_key)
+    # Bind first: a taken port fails at once instead of after loading a model. Requests
+    # wait in the listen queue until serve_forever starts, so the backend is set by then.
+    server = make_server(_NoBackend(), args.host, args.port, api_key)
+    try:
+        if args.judge:
+            server.backend = load_judge_backend(args.judge, args.served_model_name)
+        else:
+            server.backend = load_model_backend(args.model, args.served_model_name, args.device)
+    except BaseException:
+        server.server_close()
+        raise
+    backend = server.backend
     logger.info("serving %s at %s", backend.model_name, server.base_url)
     try:
         server.serve_forever()

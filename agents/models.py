@@ -91,7 +91,11 @@ def load_tokenizer(model: str | Path) -> Any:
     """Load the tokenizer of ``model``, with left padding and a pad token."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model), local_files_only=True)
+    path = resolve_model_path(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise _unloadable(path, "tokenizer", error) from error
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -110,7 +114,18 @@ def load_causal_lm(model: str | Path, *, dtype: Any = None, device: str = "cpu")
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model)
-    lm = AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype or torch.float32, local_files_only=True
-    ).to(device)
-    return lm, load_tokenizer(path)
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype or torch.float32, local_files_only=True
+        )
+    except (OSError, ValueError) as error:
+        raise _unloadable(path, "model", error) from error
+    return lm.to(device), load_tokenizer(path)
+
+
+def _unloadable(path: Path, part: str, error: Exception) -> ModelNotFoundError:
+    # transformers raises OSError for missing files and ValueError for an unknown config.
+    return ModelNotFoundError(
+        f"Expects {path} to contain a loadable {part}, actual: {type(error).__name__}: "
+        f"{str(error)[:300]}; save the model and its tokenizer there with save_pretrained"
+    )
