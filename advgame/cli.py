@@ -19,11 +19,22 @@ from advgame.errors import AdvGameError
 console = Console(stderr=True)
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expects a positive integer, actual: {text!r}")
+    return value
+
+
 def _add_play(subparsers: argparse._SubParsersAction) -> None:
     play = subparsers.add_parser(
         "play", help="play and render a few rounds with LM attacker and defender"
     )
-    play.add_argument("--rounds", type=int, default=3, help="rounds to play (default: 3)")
+    play.add_argument("--rounds", type=_positive_int, default=3, help="rounds to play (default: 3)")
     play.add_argument(
         "--seeds",
         default="builtin",
@@ -41,7 +52,10 @@ def _add_play(subparsers: argparse._SubParsersAction) -> None:
         help="attacker output format (default: plain, the one the 135M model can keep)",
     )
     play.add_argument(
-        "--max-new-tokens", type=int, default=96, help="token limit per completion (default: 96)"
+        "--max-new-tokens",
+        type=_positive_int,
+        default=96,
+        help="token limit per completion (default: 96)",
     )
     play.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     play.add_argument(
@@ -138,7 +152,7 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from advgame.serve import main as serve_main
+    from advgame.serve import serve as serve_main
 
     forwarded = list(args.serve_args)
     if forwarded[:1] == ["--"]:
@@ -155,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=_positive_int,
         help="torch CPU threads (default: torch's choice; 1 is faster when other jobs share "
         "the cores)",
     )

@@ -102,8 +102,25 @@ class PlayerSpec:
         if not isinstance(values, dict):
             raise ConfigError(f"Expects players.{role} to be a mapping, actual: {values!r}")
         model_values = {k: v for k, v in values.items() if k in PLAYER_MODEL_KEYS}
+        for key, value in model_values.items():
+            kinds, description = _PLAYER_MODEL_TYPES[key]
+            if not isinstance(value, kinds) or (key == "model" and not str(value).strip()):
+                raise ConfigError(
+                    f"Expects players.{role}.{key} to be {description}, actual: {value!r}"
+                )
         training = {k: v for k, v in values.items() if k not in PLAYER_MODEL_KEYS}
         return cls(**model_values, training=training)
+
+
+_PLAYER_MODEL_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "model": ((str,), "'default' or a local model folder"),
+    "response_prefix": ((str,), "a string"),
+    "system_prompt": ((str, type(None)), "a string or null"),
+    "lora": ((dict, type(None)), "a mapping of LoRA settings or null"),
+    "device": ((str,), "a torch device name such as cpu"),
+    "dtype": ((str, type(None)), "a torch dtype name such as bfloat16, or null"),
+    "gradient_checkpointing": ((bool,), "true or false"),
+}
 
 
 @dataclass
@@ -136,6 +153,34 @@ class RunConfig:
                 raise ConfigError(
                     f"{self.source}: expects {name} to be an int >= {minimum}, actual: {value!r}"
                 )
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"{self.source}: expects seed to be an int, actual: {self.seed!r}")
+        for name in ("learner", "output_dir"):
+            value = getattr(self, name)
+            if not isinstance(value, (str, Path)) or not str(value).strip():
+                raise ConfigError(
+                    f"{self.source}: expects {name} to be a non-empty string, actual: {value!r}"
+                )
+        if not isinstance(self.tensorboard, bool):
+            raise ConfigError(
+                f"{self.source}: expects tensorboard to be true or false, actual: "
+                f"{self.tensorboard!r}"
+            )
+        for name in ("game", "learner_config", "evaluation"):
+            value = getattr(self, name)
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"{self.source}: expects {name} to be a mapping of settings, actual: "
+                    f"{value!r}; write it as {name}: {{key: value}}"
+                )
+        max_seeds = self.evaluation.get("max_seeds")
+        if max_seeds is not None and (
+            not isinstance(max_seeds, int) or isinstance(max_seeds, bool) or max_seeds < 1
+        ):
+            raise ConfigError(
+                f"{self.source}: expects evaluation.max_seeds to be a positive int or null, "
+                f"actual: {max_seeds!r}"
+            )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "<dict>") -> RunConfig:
@@ -149,6 +194,11 @@ class RunConfig:
         seeds = values.get("seeds", {}) or {}
         if isinstance(seeds, (str, list)):
             seeds = {"train": seeds}
+        if not isinstance(seeds, dict):
+            raise ConfigError(
+                f"{source}: expects seeds to be a source such as 'builtin', a list of sources "
+                f"or a mapping with train, eval and held_out, actual: {seeds!r}"
+            )
         unknown_seeds = sorted(set(seeds) - {"train", "eval", "held_out"})
         if unknown_seeds:
             raise ConfigError(
@@ -156,6 +206,11 @@ class RunConfig:
                 "held_out"
             )
         players = values.get("players", {}) or {}
+        if not isinstance(players, dict):
+            raise ConfigError(
+                f"{source}: expects players to be a mapping with attacker and defender, "
+                f"actual: {players!r}"
+            )
         unknown_players = sorted(set(players) - {"attacker", "defender"})
         if unknown_players:
             raise ConfigError(
@@ -164,6 +219,10 @@ class RunConfig:
         simple = {k: values[k] for k in _TOP_LEVEL if k in values}
         for key in ("seeds", "players"):
             simple.pop(key, None)
+        for key in ("game", "learner_config", "evaluation"):
+            # An empty YAML section (`game:` with nothing below it) reads as null.
+            if key in simple and simple[key] is None:
+                del simple[key]
         return cls(
             **simple,
             train_seeds=seeds.get("train", "builtin"),

@@ -42,11 +42,16 @@ class MetricsLogger:
         """Keep only the lines of steps ``<= step``."""
         if not self.path.exists():
             return
-        kept = [
-            line
-            for line in self.path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step
-        ]
+        kept = []
+        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                record = json.loads(line) if line.strip() else None
+            except json.JSONDecodeError:
+                # A run killed while appending leaves a partial last line; it is dropped.
+                logger.warning("dropping unreadable line %d of %s", number, self.path)
+                continue
+            if isinstance(record, dict) and record.get("step", 0) <= step:
+                kept.append(line)
         self.path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
 
     def log(self, step: int, metrics: dict[str, float]) -> None:

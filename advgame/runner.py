@@ -56,7 +56,11 @@ def run_training(
     console = console or Console()
     out_dir = Path(config.output_dir)
     if resume:
+        from advgame.agents.learners.checkpoint import read_checkpoint_state
+
         check_resumable(config, out_dir)
+        # A damaged checkpoint state is found here, before the models load.
+        read_checkpoint_state(checkpoints(out_dir)[-1])
     elif checkpoints(out_dir):
         from advgame.errors import ConfigError
 

@@ -10,10 +10,12 @@ Ctrl-C finishes the current step, saves a checkpoint and exits; a second Ctrl-C 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import shutil
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +46,15 @@ class RunParts:
 def build_run(config: RunConfig) -> RunParts:
     """Load seeds, judge, both players and the learner named in ``config``."""
     from advgame.agents.learners.config import LearnerConfig
-    from advgame.agents.learners.registry import make_learner
+    from advgame.agents.learners.registry import learner_class, make_learner
     from advgame.agents.lm_agent import LMAgent
     from advgame.envs.game import Game
     from advgame.envs.seeds import load_seeds, split_seeds
     from advgame.judges.factory import make_judge
 
+    # Settings that fail only when used are checked here, before any model loads.
+    learner_class(config.learner)
+    _check_options(Game, "game", config.game, skip=1)
     seeds = load_seeds(config.train_seeds)
     if config.eval_seeds is not None:
         train_seeds, eval_seeds = seeds, load_seeds(config.eval_seeds)
@@ -94,6 +99,17 @@ def build_run(config: RunConfig) -> RunParts:
     return RunParts(learner, attacker, defender, train_seeds, eval_seeds, judge)
 
 
+def _check_options(factory: Any, section: str, options: dict[str, Any], skip: int = 0) -> None:
+    """Raise unless ``factory`` takes the keyword ``options`` after ``skip`` positional ones."""
+    parameters = list(inspect.signature(factory).parameters.values())[skip:]
+    accepted = {p.name for p in parameters if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"Unknown {section} setting(s) {unknown}; expected some of {sorted(accepted)}"
+        )
+
+
 def _torch_dtype(name: str | None) -> Any:
     if name is None:
         return None
@@ -125,7 +141,13 @@ def checkpoints(out_dir: Path) -> list[Path]:
 
 
 def save_config(config: RunConfig, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"Expects output_dir to be a folder that can be created, actual: {out_dir} "
+            f"({error.strerror}); choose another output_dir"
+        ) from None
     (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
@@ -137,7 +159,15 @@ def check_resumable(config: RunConfig, out_dir: Path) -> None:
             f"--resume needs a checkpoint in {out_dir}/checkpoints, actual: none; run without "
             "--resume to start, or set output_dir to the run you want to continue"
         )
-    saved = read_yaml(saved_file.read_text())
+    try:
+        saved = read_yaml(saved_file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        saved = error
+    if not isinstance(saved, dict):
+        raise ConfigError(
+            f"Expects {saved_file} to hold the run's settings as a YAML mapping, actual: "
+            f"{type(saved).__name__}; restore it from the config file you started the run with"
+        )
     current = config.to_dict()
     saved.pop("steps", None)
     current.pop("steps", None)
@@ -158,11 +188,16 @@ class StopRequest:
         self._previous: Any = None
 
     def __enter__(self) -> StopRequest:
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        # Python installs signal handlers from the main thread only; a run started in another
+        # thread keeps the default Ctrl-C behaviour.
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:

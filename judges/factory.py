@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,26 +22,47 @@ def make_judge(spec: Any) -> Any:
     :class:`~advgame.judges.http.HTTPJudge`, for example
     ``{"kind": "http", "base_url": "http://127.0.0.1:8000/v1", "model": "judge"}``).
     """
+    if spec is None or isinstance(spec, (bool, int, float, list, tuple)):
+        raise ConfigError(
+            f"Expects a judge kind in {JUDGE_KINDS}, a mapping with 'kind', or a judge object, "
+            f"actual: {spec!r}"
+        )
     if not isinstance(spec, (str, Mapping)):
         return spec
     options = {"kind": spec} if isinstance(spec, str) else dict(spec)
     kind = options.pop("kind", None)
+    return _build(kind, options)
+
+
+def _checked(factory: Any, kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Return ``options`` unchanged, or raise when ``factory`` does not take them."""
+    try:
+        inspect.signature(factory).bind(**options)
+    except TypeError as error:
+        raise ConfigError(
+            f"Expects options that the {kind!r} judge takes, actual: {sorted(options)} "
+            f"({error}); check the spelling"
+        ) from None
+    return options
+
+
+def _build(kind: Any, options: dict[str, Any]) -> Any:
     if kind == "embedding":
         from advgame.judges.embedding import EmbeddingJudge
 
-        return EmbeddingJudge(**options)
+        return EmbeddingJudge(**_checked(EmbeddingJudge, kind, options))
     if kind == "rule":
         from advgame.judges.rule import RuleJudge
 
-        return RuleJudge(**options)
+        return RuleJudge(**_checked(RuleJudge, kind, options))
     if kind == "keyword":
         from advgame.judges.keyword import KeywordJudge
 
-        return KeywordJudge(**options)
+        return KeywordJudge(**_checked(KeywordJudge, kind, options))
     if kind == "lm":
         from advgame.judges.lm import LMJudge
 
-        return LMJudge.from_pretrained(**options)
+        return LMJudge.from_pretrained(**_checked(LMJudge.from_pretrained, kind, options))
     if kind == "http":
         from advgame.judges.http import HTTPJudge
 
@@ -50,5 +72,5 @@ def make_judge(spec: Any) -> Any:
                 f"the http judge needs {missing}; pass for example "
                 "{'kind': 'http', 'base_url': 'http://127.0.0.1:8000/v1', 'model': 'judge'}"
             )
-        return HTTPJudge(**options)
+        return HTTPJudge(**_checked(HTTPJudge, kind, options))
     raise ConfigError(f"Expects a judge kind in {JUDGE_KINDS}, actual: {kind!r}")

@@ -19,15 +19,18 @@ and renamed into place, so an interrupted save never leaves a half-written check
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from advgame.agents.learners.config import ROLES, LearnerConfig
@@ -42,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
 STATE_FILE = "learner.json"
+
+T = TypeVar("T")
 
 
 def save_checkpoint(learner: Learner, path: Path) -> Path:
@@ -119,11 +124,17 @@ def read_checkpoint_state(path: str | Path) -> dict[str, Any]:
             f"Expects a learner checkpoint folder containing {STATE_FILE}, actual: "
             f"{state_file} is missing; pass a folder written by Learner.save_checkpoint()"
         )
-    state = json.loads(state_file.read_text())
-    if state.get("format") != CHECKPOINT_FORMAT:
+    try:
+        state = json.loads(state_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(
-            f"Expects checkpoint format {CHECKPOINT_FORMAT}, actual: {state.get('format')!r} "
-            f"in {state_file}"
+            f"Expects {state_file} to be valid JSON, actual: {error}; the checkpoint is "
+            f"damaged, so delete {state_file.parent} and resume from an older checkpoint"
+        ) from None
+    found = state.get("format") if isinstance(state, dict) else state
+    if found != CHECKPOINT_FORMAT:
+        raise ConfigError(
+            f"Expects checkpoint format {CHECKPOINT_FORMAT}, actual: {found!r} in {state_file}"
         )
     return state
 
@@ -154,7 +165,7 @@ def load_checkpoint(learner: Learner, path: Path) -> None:
                 f"was written with a frozen {role}, so build the learner with "
                 f"{role}.frozen: true"
             )
-        _read_player(player, folder)
+        _read_damage_checked(functools.partial(_read_player, player, folder), folder)
 
     learner.rng.bit_generator.state = state["rng"]
     for role, rng_state in state["agent_rngs"].items():
@@ -164,12 +175,28 @@ def load_checkpoint(learner: Learner, path: Path) -> None:
     for role, judge in learner.game.judges.judges().items():
         if role in state["judges"]:
             judge.stats = JudgeStats(**state["judges"][role])
-    torch_rng = torch.load(path / "torch_rng.pt", weights_only=True)
+    torch_rng = _read_damage_checked(
+        lambda: torch.load(path / "torch_rng.pt", weights_only=True), path
+    )
     torch.set_rng_state(torch_rng["cpu"])
     if "cuda" in torch_rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(torch_rng["cuda"])
     learner._step_count = int(state["step"])
     logger.info("loaded checkpoint of step %d from %s", learner.step_count, path)
+
+
+def _read_damage_checked(read: Callable[[], T], folder: Path) -> T:
+    """Return ``read()``; a truncated or garbled file becomes a :class:`ConfigError`."""
+    try:
+        return read()
+    except ConfigError:
+        raise
+    except (OSError, EOFError, RuntimeError, ValueError, KeyError, SafetensorError) as error:
+        raise ConfigError(
+            f"Expects the checkpoint files in {folder} to be complete, actual: "
+            f"{type(error).__name__}: {str(error)[:200]}; the checkpoint is damaged, so delete "
+            "its folder and resume from an older checkpoint"
+        ) from error
 
 
 def _read_player(player: Player, folder: Path) -> None:
