@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -176,6 +176,8 @@ class AdvGameEnv(ParallelEnv):
         self.num_attacks = num_attacks
         self.num_responses = num_responses
         self.max_instruction_chars = max_instruction_chars
+        for seed in self.seeds:
+            self._check_instruction(seed)
         self.max_attacker_output_chars = max_attacker_output_chars
         self.seed_order = seed_order
         self.render_mode = render_mode
@@ -236,6 +238,7 @@ class AdvGameEnv(ParallelEnv):
             if not isinstance(options["seed"], Seed):
                 actual = type(options["seed"]).__name__
                 raise ConfigError(f"Expects options['seed'] to be a Seed, actual: {actual}")
+            self._check_instruction(options["seed"])
             return options["seed"]
         if "seed_index" in options:
             index = options["seed_index"]
@@ -250,9 +253,25 @@ class AdvGameEnv(ParallelEnv):
             return chosen
         return self.seeds[int(self._np_random.integers(len(self.seeds)))]
 
+    def _check_instruction(self, seed: Seed) -> None:
+        """Raise when ``seed``'s instruction would not fit the attacker's observation space."""
+        length = len(self.game.instruction(seed))
+        if length > self.max_instruction_chars:
+            # The message gives the seed's id and length only: seed text may be harmful.
+            raise ConfigError(
+                f"Expects each seed's attacker instruction to fit max_instruction_chars="
+                f"{self.max_instruction_chars}, actual: {length} characters for seed "
+                f"{seed.id!r}; pass max_instruction_chars={length} or more, or drop long seeds"
+            )
+
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if self._phase == "done" or self.last_node is None:
             raise RuntimeError("step() called on a finished episode; call reset() first")
+        if not isinstance(actions, Mapping):
+            raise ValueError(
+                f"Expects actions to be a mapping from agent name to action, such as "
+                f"{{{ATTACKER!r}: text}}, actual: {type(actions).__name__}"
+            )
         node = self.last_node
         if self._phase == "attack":
             outputs = self._attacker_action(actions)
