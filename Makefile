@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine (Python 3.10+, no GPU needed):
-#   make demo   set up .venv, then run the main job on the embedded default model
+#   make demo   set up .venv, then train both players on the embedded default model
 #   make test   set up .venv, then run the whole test suite (slow tests included)
 
 PYTHON ?= python3
@@ -23,8 +23,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 setup: $(VENV)/.installed
 
+# Each demo run gets its own folder under runs/, so a second run loses nothing.
 demo: setup
-	$(BIN)/advgame play --rounds 3
+	$(BIN)/advgame train --config cpu_dpo --output-dir runs/cpu-dpo-$$(date +%Y%m%d-%H%M%S)
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -24,8 +24,9 @@ A run file has these top-level sections (every key is optional; see the presets 
     tensorboard: true            # also write TensorBoard logs when it is installed
 
 Each player section mixes model settings (``model``, ``response_prefix``,
-``system_prompt``, ``lora``, ``device``, ``dtype``, ``gradient_checkpointing``) with the
-learner's :class:`~advgame.agents.learners.config.PlayerConfig` fields.
+``system_prompt``, ``lora``, ``device``, ``dtype``, ``gradient_checkpointing``,
+``freeze_embeddings``) with the learner's
+:class:`~advgame.agents.learners.config.PlayerConfig` fields.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ PLAYER_MODEL_KEYS: tuple[str, ...] = (
     "device",
     "dtype",
     "gradient_checkpointing",
+    "freeze_embeddings",
 )
 _TOP_LEVEL = (
     "learner",
@@ -95,6 +97,7 @@ class PlayerSpec:
     device: str = "cpu"
     dtype: str | None = None
     gradient_checkpointing: bool = False
+    freeze_embeddings: bool = False
     training: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

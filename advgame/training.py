@@ -92,6 +92,7 @@ def build_run(config: RunConfig) -> RunParts:
                 lora=spec.lora,
                 seed=config.seed + offset,
                 gradient_checkpointing=spec.gradient_checkpointing,
+                freeze_embeddings=spec.freeze_embeddings,
             )
         )
     attacker, defender = players

@@ -10,7 +10,8 @@ on the local model.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import torch
@@ -243,13 +244,15 @@ class HFBackend:
         # logits_to_keep skips the vocabulary projection over the prompt, which dominates
         # the cost for long prompts. Models that ignore it return every position, and
         # slicing from the end covers both cases.
-        output = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            output_hidden_states=with_hidden,
-            logits_to_keep=width + 1,
-        )
+        with _checkpointing_active(self.model):
+            output = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                output_hidden_states=with_hidden,
+                logits_to_keep=width + 1,
+                use_cache=False,
+            )
         kept = output.logits.shape[1]
         logits = output.logits[:, kept - width - 1 : kept - 1].float()  # (B, T, V)
         # Gather minus logsumexp equals log_softmax at the token without a (B, T, V) output.
@@ -314,6 +317,28 @@ def left_pad(
             ids[i, width - len(row) :] = torch.tensor(list(row), dtype=torch.long)
             mask[i, width - len(row) :] = 1
     return ids.to(device), mask.to(device)
+
+
+@contextmanager
+def _checkpointing_active(model: torch.nn.Module) -> Iterator[None]:
+    """Let gradient checkpointing run while gradients are on, without dropout.
+
+    Hugging Face layers checkpoint only in training mode, and the model stays in eval mode
+    otherwise. Only the layers that checkpoint switch to training mode, so dropout modules
+    stay off and the scores match those of sampling.
+    """
+    layers = []
+    if torch.is_grad_enabled():
+        for module in model.modules():
+            if getattr(module, "gradient_checkpointing", False) is True and not module.training:
+                layers.append(module)
+    for module in layers:
+        module.training = True
+    try:
+        yield
+    finally:
+        for module in layers:
+            module.training = False
 
 
 def _neutral_sampling_overrides(model: Any) -> dict[str, Any]:

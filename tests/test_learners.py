@@ -222,16 +222,28 @@ def test_play_fills_missing_sampler_logprobs(tiny_dir: Path) -> None:
 
 def test_gradient_checkpointing_gives_the_same_gradients(tiny_dir: Path) -> None:
     prompts, completions = [[1, 2, 3, 4], [5, 6]], [[7, 8, 9], [10, 11, 12, 13]]
-    grads = []
+    grads, layer_calls = [], []
     for checkpointing in (False, True):
         agent = LMAgent(tiny_dir, gradient_checkpointing=checkpointing)
-        agent.model.train()
+        calls: list[int] = []
+        layer = agent.model.model.layers[0].mlp  # inside the checkpointed forward
+        layer.register_forward_pre_hook(lambda *_, calls=calls: calls.append(1))
         agent.sequence_logprobs(prompts, completions).sum().backward()
         grads.append([p.grad.clone() for p in agent.trainable_parameters()])
-    model = LMAgent(tiny_dir, gradient_checkpointing=True).model
-    assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
+        layer_calls.append(len(calls))
+        assert not agent.model.training  # the agent stays in eval mode between calls
+    # Checkpointing runs each layer again in the backward pass.
+    assert layer_calls == [1, 2]
     for plain, checkpointed in zip(*grads, strict=True):
         torch.testing.assert_close(plain, checkpointed, atol=1e-6, rtol=1e-5)
+
+
+def test_frozen_embeddings_stay_out_of_training(tiny_dir: Path) -> None:
+    agent = LMAgent(tiny_dir, freeze_embeddings=True)
+    embedding = agent.model.get_input_embeddings().weight
+    trainable = agent.trainable_parameters()
+    assert trainable
+    assert all(p is not embedding for p in trainable)
 
 
 def _metrics_equal(a: dict[str, float], b: dict[str, float]) -> list[str]:
