@@ -123,6 +123,7 @@ _PLAYER_MODEL_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "device": ((str,), "a torch device name such as cpu"),
     "dtype": ((str, type(None)), "a torch dtype name such as bfloat16, or null"),
     "gradient_checkpointing": ((bool,), "true or false"),
+    "freeze_embeddings": ((bool,), "true or false"),
 }
 
 
