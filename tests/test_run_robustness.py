@@ -173,3 +173,9 @@ def test_cli_rejects_non_positive_counts(argv, capsys):
         cli_main(argv)
     assert exit_info.value.code == 2
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_every_player_model_key_has_a_type():
+    from advgame.config import _PLAYER_MODEL_TYPES, PLAYER_MODEL_KEYS
+
+    assert set(_PLAYER_MODEL_TYPES) == set(PLAYER_MODEL_KEYS)
