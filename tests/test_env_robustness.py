@@ -41,12 +41,16 @@ def test_any_unicode_round_stays_inside_the_spaces(tiny_seeds, text):
     env = AdvGameEnv([Seed(text, "benign"), *tiny_seeds], RuleJudge())
     observations, _ = env.reset(options={"seed_index": 0})
     assert env.observation_space(ATTACKER).contains(observations[ATTACKER])
-    observations, *_ = env.step({ATTACKER: f"<think>{text}</think><prompt>{text}</prompt>"})
+    observations, rewards, terminations, *_ = env.step(
+        {ATTACKER: f"<think>{text}</think><prompt>{text}</prompt>"}
+    )
     for agent, observation in observations.items():
         assert env.observation_space(agent).contains(observation)
-    observations, rewards, terminations, *_ = env.step({DEFENDER: text})
+    if env.agents:  # the attack passed the gate, so the defender answers
+        observations, rewards, terminations, *_ = env.step({DEFENDER: text})
     assert set(rewards) == {ATTACKER, DEFENDER}
     assert all(terminations.values())
+    assert env.agents == []
 
 
 @pytest.mark.parametrize("actions", [None, "text", [ATTACK]])
