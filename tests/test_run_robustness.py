@@ -65,7 +65,10 @@ def test_wrong_types_in_run_files_raise(values, message):
 def test_settings_used_late_fail_before_models_load(values, message):
     """The model folder does not exist, so reaching the model loader would fail otherwise."""
     values = {
-        "players": {"attacker": {"model": "/nonexistent/model"}},
+        "players": {
+            "attacker": {"model": "/nonexistent/model", "lr": 1.0e-5},
+            "defender": {"model": "/nonexistent/model", "lr": 1.0e-5},
+        },
         "learner_config": {"harmful_batch": 1, "benign_batch": 1},
         **values,
     }
