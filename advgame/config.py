@@ -218,7 +218,7 @@ def load_run_config(name_or_path: str | Path, overrides: dict[str, Any] | None =
     if path.is_file():
         text, source = path.read_text(encoding="utf-8"), str(path)
     elif str(name_or_path) in preset_names():
-        preset = resources.files("advgame").joinpath("presets", f"{name_or_path}.yaml")
+        preset = resources.files("advgame") / "presets" / f"{name_or_path}.yaml"
         text, source = preset.read_text(encoding="utf-8"), f"preset {name_or_path}"
     else:
         raise ConfigError(

@@ -66,7 +66,7 @@ def _convert_gguf(gguf: Path, out_dir: Path) -> None:
     )
     # The weights are dequantized to float32 by now; dropping the GGUF quantizer marks the
     # model as a plain checkpoint so that save_pretrained accepts it.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(out_dir)
@@ -112,5 +112,5 @@ def load_causal_lm(model: str | Path, *, dtype: Any = None, device: str = "cpu")
     path = resolve_model_path(model)
     lm = AutoModelForCausalLM.from_pretrained(
         path, dtype=dtype or torch.float32, local_files_only=True
-    ).to(device)
+    ).to(device)  # type: ignore[arg-type]
     return lm, load_tokenizer(path)
