@@ -3,7 +3,8 @@
 Both sides train the embedded SmolLM2-135M-Instruct on the same prompts (built-in seed
 texts), with the same group size, completion length, sampling, KL coefficient, learning rate
 and reward function (1 when the response contains no refusal phrase, else 0), in float32
-without gradient checkpointing unless ``--trl-defaults`` is given. A step is one
+without gradient checkpointing unless ``--trl-defaults`` is given. ``--trl-defaults
+--autocast bfloat16`` compares both sides in bf16 mixed precision. A step is one
 generation of ``prompts x group`` completions, the reward, the reference log-probs, the loss,
 backward and one optimizer step. Each side runs in its own subprocess, so peak memory (max
 RSS) is measured per side; the first ``--warmup`` steps are left out of the timing.
@@ -63,8 +64,12 @@ def run_ours(args: argparse.Namespace) -> tuple[list[float], list[float]]:
         max_new_tokens=args.max_new_tokens,
         batch_size=args.prompts * args.group,
     )
-    agent = LMAgent("default", sampling=sampling, seed=0)
-    reference = HFBackend(copy.deepcopy(agent.model).eval().requires_grad_(False), agent.tokenizer)
+    agent = LMAgent("default", sampling=sampling, seed=0, autocast=args.autocast)
+    reference = HFBackend(
+        copy.deepcopy(agent.model).eval().requires_grad_(False),
+        agent.tokenizer,
+        autocast=agent.backend.autocast,
+    )
     optimizer = torch.optim.AdamW(agent.model.parameters(), lr=args.lr, betas=(0.9, 0.95))
     times, lengths = [], []
     for batch in prompts_for(args.prompts, args.steps + args.warmup):
@@ -195,6 +200,11 @@ def main() -> None:
         action="store_true",
         help="keep TRL's bf16 autocast and gradient checkpointing instead of float32 without "
         "checkpointing, as advgame's side runs",
+    )
+    parser.add_argument(
+        "--autocast",
+        choices=("bfloat16",),
+        help="run advgame's sampling and forward passes under torch.autocast in this dtype",
     )
     parser.add_argument("--only", choices=("ours", "trl"), help="run one side (internal)")
     args = parser.parse_args()
