@@ -47,7 +47,8 @@ class LMAgent(PredictMixin):
             instead of all weights; ``None`` trains all weights.
         seed: seeds the agent's sampling RNG, so the same calls give the same samples.
         gradient_checkpointing: recompute activations in the backward pass instead of
-            storing them, which cuts training memory for about a third more backward compute.
+            storing them. That cuts training memory, and the extra forward pass per layer
+            cost about 9% of a ``cpu_dpo`` training step.
         freeze_embeddings: keep the input embedding matrix (and an output projection tied
             to it) fixed. On the 135M model it contains a fifth of the weights, so freezing it
             saves that share of the gradient, optimizer and EMA memory.
