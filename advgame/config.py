@@ -25,7 +25,7 @@ A run file has these top-level sections (every key is optional; see the presets 
 
 Each player section mixes model settings (``model``, ``response_prefix``,
 ``system_prompt``, ``lora``, ``device``, ``dtype``, ``gradient_checkpointing``,
-``freeze_embeddings``) with the learner's
+``freeze_embeddings``, ``autocast``) with the learner's
 :class:`~advgame.agents.learners.config.PlayerConfig` fields.
 """
 
@@ -68,6 +68,7 @@ PLAYER_MODEL_KEYS: tuple[str, ...] = (
     "dtype",
     "gradient_checkpointing",
     "freeze_embeddings",
+    "autocast",
 )
 _TOP_LEVEL = (
     "learner",
@@ -98,6 +99,7 @@ class PlayerSpec:
     dtype: str | None = None
     gradient_checkpointing: bool = False
     freeze_embeddings: bool = False
+    autocast: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -278,7 +280,7 @@ def load_run_config(name_or_path: str | Path, overrides: dict[str, Any] | None =
     if path.is_file():
         text, source = path.read_text(encoding="utf-8"), str(path)
     elif str(name_or_path) in preset_names():
-        preset = resources.files("advgame").joinpath("presets", f"{name_or_path}.yaml")
+        preset = resources.files("advgame") / "presets" / f"{name_or_path}.yaml"
         text, source = preset.read_text(encoding="utf-8"), f"preset {name_or_path}"
     else:
         raise ConfigError(

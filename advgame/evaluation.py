@@ -85,7 +85,7 @@ def evaluate_defender(
     """
     detector = refusal_detector or _default_refusal_detector()
     options = generation_options or {}
-    batches = defender.generate([s.text for s in seeds], 1, **options)  # type: ignore[call-arg]
+    batches = defender.generate([s.text for s in seeds], 1, **options)
     completions = [batch[0] for batch in batches]
     records = [
         EvalRecord(seed, c.text, detector(c.text), c.truncated)

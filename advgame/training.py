@@ -93,6 +93,7 @@ def build_run(config: RunConfig) -> RunParts:
                 seed=config.seed + offset,
                 gradient_checkpointing=spec.gradient_checkpointing,
                 freeze_embeddings=spec.freeze_embeddings,
+                autocast=spec.autocast,
             )
         )
     attacker, defender = players

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Protocol
 
 import torch
@@ -49,11 +49,15 @@ class HFBackend:
     Args:
         model: a ``transformers`` causal LM (possibly wrapped by peft).
         tokenizer: its tokenizer; needs an end-of-sequence token.
+        autocast: a torch dtype such as ``torch.bfloat16`` to run sampling and scoring under
+            ``torch.autocast`` (mixed precision: matrix products in that dtype, weights and
+            optimizer states unchanged); ``None`` runs in the model's own dtype.
     """
 
-    def __init__(self, model: Any, tokenizer: Any) -> None:
+    def __init__(self, model: Any, tokenizer: Any, autocast: torch.dtype | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
+        self.autocast = autocast
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.stop_ids = _stop_token_ids(model, tokenizer)
 
@@ -84,15 +88,20 @@ class HFBackend:
                 torch.manual_seed(seed)
             for start in range(0, len(order), sampling.batch_size):
                 chunk = order[start : start + sampling.batch_size]
-                for index, completion in zip(
-                    chunk, self._generate_batch([flat[i] for i in chunk], sampling)
-                ):
+                with self._autocast():
+                    batch = self._generate_batch([flat[i] for i in chunk], sampling)
+                for index, completion in zip(chunk, batch):
                     results[index] = completion
         if was_training:
             self.model.train()
         done = [c for c in results if c is not None]
         assert len(done) == len(flat)
         return [done[i * num_samples : (i + 1) * num_samples] for i in range(len(prompt_ids))]
+
+    def _autocast(self) -> Any:
+        if self.autocast is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast)
 
     def _generate_batch(
         self, prompts: list[list[int]], sampling: SamplingConfig
@@ -244,7 +253,7 @@ class HFBackend:
         # logits_to_keep skips the vocabulary projection over the prompt, which dominates
         # the cost for long prompts. Models that ignore it return every position, and
         # slicing from the end covers both cases.
-        with _checkpointing_active(self.model):
+        with _checkpointing_active(self.model), self._autocast():
             output = self.model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
@@ -262,7 +271,7 @@ class HFBackend:
         if with_hidden:
             prompt_width = prompt_ids.shape[1]
             columns = slice(prompt_width - 1, prompt_width - 1 + width)
-            hidden = output.hidden_states[-1][:, columns]  # (B, T, H)
+            hidden = output.hidden_states[-1][:, columns].float()  # (B, T, H)
         return logprobs * completion_mask, completion_mask, hidden
 
 

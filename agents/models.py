@@ -66,7 +66,7 @@ def _convert_gguf(gguf: Path, out_dir: Path) -> None:
     )
     # The weights are dequantized to float32 by now; dropping the GGUF quantizer marks the
     # model as a plain checkpoint so that save_pretrained accepts it.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(out_dir)
@@ -120,7 +120,7 @@ def load_causal_lm(model: str | Path, *, dtype: Any = None, device: str = "cpu")
         )
     except (OSError, ValueError) as error:
         raise _unloadable(path, "model", error) from error
-    return lm.to(device), load_tokenizer(path)
+    return lm.to(device), load_tokenizer(path)  # type: ignore[arg-type]
 
 
 def _unloadable(path: Path, part: str, error: Exception) -> ModelNotFoundError:

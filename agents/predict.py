@@ -31,4 +31,4 @@ class PredictMixin:
 
     def predict(self, observation: Mapping[str, Any], num_samples: int = 1) -> tuple:
         """Return the env action for ``observation``; see :func:`predict_action`."""
-        return predict_action(self, observation, num_samples)  # type: ignore[arg-type]
+        return predict_action(self, observation, num_samples)

@@ -2,7 +2,9 @@
 
 Both sides train the embedded SmolLM2-135M-Instruct on the same prompts (built-in seed
 texts), with the same group size, completion length, sampling, KL coefficient, learning rate
-and reward function (1 when the response contains no refusal phrase, else 0). A step is one
+and reward function (1 when the response contains no refusal phrase, else 0), in float32
+without gradient checkpointing unless ``--trl-defaults`` is given. ``--trl-defaults
+--autocast bfloat16`` compares both sides in bf16 mixed precision. A step is one
 generation of ``prompts x group`` completions, the reward, the reference log-probs, the loss,
 backward and one optimizer step. Each side runs in its own subprocess, so peak memory (max
 RSS) is measured per side; the first ``--warmup`` steps are left out of the timing.
@@ -11,8 +13,9 @@ Run (needs ``pip install trl``; results go to docs/benchmarks.md by hand)::
 
     python benchmarks/grpo_vs_trl.py --prompts 4 --group 4 --max-new-tokens 64 --steps 4
 
-Prints one JSON object with seconds per step for each side and the ratio TRL / advgame
-(above 1 means advgame is faster).
+Prints one JSON object with seconds per step, mean completion length and seconds per 1,000
+completion tokens for each side, and the ratios TRL / advgame per step and per token (above
+1 means advgame is faster).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def reward(text: str) -> float:
     return 0.0 if is_refusal(text) else 1.0
 
 
-def run_ours(args: argparse.Namespace) -> list[float]:
+def run_ours(args: argparse.Namespace) -> tuple[list[float], list[float]]:
     """Time advgame's GRPO loss on LMAgent sampling, the way AdvGameGRPO trains a player."""
     import copy
 
@@ -61,10 +64,14 @@ def run_ours(args: argparse.Namespace) -> list[float]:
         max_new_tokens=args.max_new_tokens,
         batch_size=args.prompts * args.group,
     )
-    agent = LMAgent("default", sampling=sampling, seed=0)
-    reference = HFBackend(copy.deepcopy(agent.model).eval().requires_grad_(False), agent.tokenizer)
+    agent = LMAgent("default", sampling=sampling, seed=0, autocast=args.autocast)
+    reference = HFBackend(
+        copy.deepcopy(agent.model).eval().requires_grad_(False),
+        agent.tokenizer,
+        autocast=agent.backend.autocast,
+    )
     optimizer = torch.optim.AdamW(agent.model.parameters(), lr=args.lr, betas=(0.9, 0.95))
-    times = []
+    times, lengths = [], []
     for batch in prompts_for(args.prompts, args.steps + args.warmup):
         started = time.perf_counter()
         completions = [c for group in agent.generate(batch, args.group) for c in group]
@@ -85,10 +92,11 @@ def run_ours(args: argparse.Namespace) -> list[float]:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - started)
-    return times[args.warmup :]
+        lengths.append(sum(len(c) for c in completion_ids) / len(completion_ids))
+    return times[args.warmup :], lengths[args.warmup :]
 
 
-def run_trl(args: argparse.Namespace) -> list[float]:
+def run_trl(args: argparse.Namespace) -> tuple[list[float], list[float]]:
     """Time TRL's GRPOTrainer with matching settings through a step-timing callback."""
     from datasets import Dataset
     from transformers import TrainerCallback
@@ -115,6 +123,10 @@ def run_trl(args: argparse.Namespace) -> list[float]:
 
     path = ensure_embedded_checkpoint()
     timer = StepTimer()
+    # TRL's GRPOConfig turns on bf16 autocast and gradient checkpointing by default, while
+    # advgame's side trains in float32 without checkpointing. Matching them is the default;
+    # --trl-defaults keeps TRL's own choices.
+    matched = {} if args.trl_defaults else {"bf16": False, "gradient_checkpointing": False}
     with tempfile.TemporaryDirectory() as out_dir:
         config = GRPOConfig(
             output_dir=out_dir,
@@ -136,6 +148,7 @@ def run_trl(args: argparse.Namespace) -> list[float]:
             shuffle_dataset=False,
             seed=0,
             disable_tqdm=True,
+            **matched,
         )
         trainer = GRPOTrainer(
             model=str(path),
@@ -146,19 +159,26 @@ def run_trl(args: argparse.Namespace) -> list[float]:
             callbacks=[timer],
         )
         trainer.train()
-    return timer.times[args.warmup :]
+    logged = [row for row in trainer.state.log_history if "completions/mean_length" in row]
+    lengths = [float(row["completions/mean_length"]) for row in logged]
+    return timer.times[args.warmup :], lengths[args.warmup :]
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(args.threads)
-    times = run_ours(args) if args.only == "ours" else run_trl(args)
+    times, lengths = run_ours(args) if args.only == "ours" else run_trl(args)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    completions = args.prompts * args.group
     return {
         "side": args.only,
         "step_seconds": times,
         "median_step_seconds": statistics.median(times),
+        # Sampling makes completion lengths differ between the sides, and a step's time
+        # grows with them, so the per-token figure is the fairer comparison.
+        "mean_completion_tokens": lengths,
+        "seconds_per_1k_tokens": 1000 * sum(times) / (completions * sum(lengths)),
         "peak_rss_gib": peak_kib / 2**20,
     }
 
@@ -175,6 +195,17 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=0.1, help="KL coefficient")
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--trl-defaults",
+        action="store_true",
+        help="keep TRL's bf16 autocast and gradient checkpointing instead of float32 without "
+        "checkpointing, as advgame's side runs",
+    )
+    parser.add_argument(
+        "--autocast",
+        choices=("bfloat16",),
+        help="run advgame's sampling and forward passes under torch.autocast in this dtype",
+    )
     parser.add_argument("--only", choices=("ours", "trl"), help="run one side (internal)")
     args = parser.parse_args()
 
@@ -187,7 +218,13 @@ def main() -> None:
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results[side] = json.loads(output.strip().splitlines()[-1])
     ratio = results["trl"]["median_step_seconds"] / results["ours"]["median_step_seconds"]
-    summary = {"settings": vars(args), **results, "speedup_vs_trl": ratio}
+    per_token = results["trl"]["seconds_per_1k_tokens"] / results["ours"]["seconds_per_1k_tokens"]
+    summary = {
+        "settings": vars(args),
+        **results,
+        "speedup_vs_trl": ratio,
+        "speedup_vs_trl_per_token": per_token,
+    }
     print(json.dumps(summary, indent=2))
 
 

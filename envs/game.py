@@ -203,7 +203,7 @@ class Game:
             ready = [a for a in node.attacks if a.outcome is None]
             if not ready:
                 continue
-            texts = [a.responses[a.chosen_response].text for a in ready]  # type: ignore[index]
+            texts = [a.responses[a.chosen_response].text for a in ready]
             groups.append(ScoringGroup(node.seed.text, texts, attacker_rubric(node.seed)))
             members.append(ready)
 

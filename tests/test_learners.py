@@ -246,6 +246,25 @@ def test_frozen_embeddings_stay_out_of_training(tiny_dir: Path) -> None:
     assert all(p is not embedding for p in trainable)
 
 
+def test_autocast_scores_close_to_float32(tiny_dir: Path) -> None:
+    prompts, completions = [[1, 2, 3, 4], [5, 6]], [[7, 8, 9], [10, 11, 12, 13]]
+    plain = LMAgent(tiny_dir).sequence_logprobs(prompts, completions)
+    mixed_agent = LMAgent(tiny_dir, autocast="bfloat16")
+    mixed = mixed_agent.sequence_logprobs(prompts, completions)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, plain, atol=0.2, rtol=0.02)
+    mixed.sum().backward()
+    grads = [p.grad for p in mixed_agent.trainable_parameters()]
+    assert all(g is not None and g.dtype == torch.float32 for g in grads)
+    completion = mixed_agent.generate(["Hello"], 2, SamplingConfig(max_new_tokens=4))[0][0]
+    assert len(completion.logprobs) == len(completion.token_ids)
+
+
+def test_autocast_rejects_unknown_dtype(tiny_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="autocast"):
+        LMAgent(tiny_dir, autocast="bf16")
+
+
 def _metrics_equal(a: dict[str, float], b: dict[str, float]) -> list[str]:
     keys = (set(a) | set(b)) - {"train/step_seconds"}
     differ = []
