@@ -71,8 +71,9 @@ def _top_probs(position: Mapping[str, Any]) -> dict[str, float]:
         if not isinstance(entry, dict):
             continue
         token, logprob = entry.get("token"), entry.get("logprob")
-        if isinstance(token, str) and _finite_number(logprob):
-            probs[token] = math.exp(min(0.0, float(logprob)))
+        if isinstance(token, str) and isinstance(logprob, (int, float)):
+            if _finite_number(logprob):
+                probs[token] = math.exp(min(0.0, float(logprob)))
     return probs
 
 
