@@ -214,6 +214,10 @@ def save_checkpoint(learner: Any, out_dir: Path, keep: int) -> Path:
     path = out_dir / "checkpoints" / f"{CHECKPOINT_PREFIX}{learner.step_count:06d}"
     if path.exists():
         return path
+    # A process killed while saving leaves a hidden staging folder that is never loaded;
+    # the next save removes it.
+    for stale in path.parent.glob(f".{CHECKPOINT_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
     learner.save_checkpoint(path)
     if keep:
         for old in checkpoints(out_dir)[:-keep]:

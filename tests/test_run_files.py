@@ -62,6 +62,17 @@ def test_checkpoints_keep_only_newest(tmp_path):
     assert [p.name for p in checkpoints(tmp_path)] == ["step-000002", "step-000003"]
 
 
+def test_save_removes_stale_staging_folders(tmp_path):
+    stale = tmp_path / "checkpoints" / ".step-000007.abc123"
+    stale.mkdir(parents=True)
+    (stale / "partial.safetensors").write_bytes(b"half")
+    learner = FakeLearner()
+    learner.step_count = 8
+    save_checkpoint(learner, tmp_path, keep=2)
+    assert not stale.exists()
+    assert [p.name for p in checkpoints(tmp_path)] == ["step-000008"]
+
+
 def test_resume_needs_checkpoint_and_same_settings(tmp_path):
     config = load_run_config("cpu_dpo", {"output_dir": str(tmp_path)})
     with pytest.raises(ConfigError, match="checkpoint"):
