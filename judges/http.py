@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from advgame.errors import ConfigError
 from advgame.judges.base import JudgeStatus
@@ -71,13 +71,12 @@ def _top_probs(position: Mapping[str, Any]) -> dict[str, float]:
         if not isinstance(entry, dict):
             continue
         token, logprob = entry.get("token"), entry.get("logprob")
-        if isinstance(token, str) and isinstance(logprob, (int, float)):
-            if _finite_number(logprob):
-                probs[token] = math.exp(min(0.0, float(logprob)))
+        if isinstance(token, str) and _finite_number(logprob):
+            probs[token] = math.exp(min(0.0, float(logprob)))
     return probs
 
 
-def _finite_number(value: Any) -> bool:
+def _finite_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

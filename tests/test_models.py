@@ -9,6 +9,7 @@ import pytest
 
 from advgame.agents import models
 from advgame.assets import cache_dir, embedded_gguf_path, embedder_path
+from advgame.errors import AdvGameError
 
 
 def test_bundled_files_are_found_without_importing_packages():
@@ -35,6 +36,15 @@ def test_import_advgame_does_not_import_torch():
 
 
 @pytest.mark.slow
+def test_unwritable_cache_names_the_fix(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ADVGAME_CACHE", str(blocker / "cache"))
+    with pytest.raises(AdvGameError, match="ADVGAME_CACHE") as raised:
+        models.ensure_embedded_checkpoint()
+    assert str(blocker) in str(raised.value)
+
+
 def test_conversion_writes_complete_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("ADVGAME_CACHE", str(tmp_path))
     folder = models.ensure_embedded_checkpoint()

@@ -36,3 +36,5 @@ def test_readme_round_on_wildjailbreak_seed(shared_data: Path, tmp_path: Path) -
     assert "harmful" in done.stdout
     assert "attacker_0" in done.stdout
     assert "characters hidden" in done.stdout
+    # The defender played: its per-response outcomes are a list, not None.
+    assert done.stdout.strip().splitlines()[-1].startswith("[[")
