@@ -84,7 +84,11 @@ def _run_play(args: argparse.Namespace) -> int:
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
-        "train", help="train attacker and defender jointly from a run file or preset"
+        "train",
+        help="train attacker and defender jointly from a run file or preset",
+        description="Train the attacker and the defender jointly, then compare the defender "
+        "before and after training on held-out seeds. Metrics, checkpoints and the final "
+        "weights go to the run folder.",
     )
     train.add_argument(
         "--config", required=True, help="a run YAML file, or a preset name (see: advgame presets)"
@@ -130,7 +134,7 @@ def _run_presets(args: argparse.Namespace) -> int:
 
     table = Table(title="advgame presets (advgame train --config NAME)")
     for column in ("name", "learner", "attacker", "defender", "steps"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for name in preset_names():
         config = load_run_config(name)
         table.add_row(

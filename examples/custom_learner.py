@@ -14,6 +14,7 @@ Run (a few minutes on two CPU cores with the defaults):
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 
 import torch
@@ -89,7 +90,11 @@ def main() -> None:
 
     def report(step: int, metrics: dict[str, float]) -> None:
         keys = ("attacker/reward_mean", "defender/reward_mean", "attacker/parse_error_rate")
-        summary = ", ".join(f"{key} {metrics[key]:.2f}" for key in keys)
+        # A mean over no samples is NaN, for example when no attack reached the defender.
+        summary = ", ".join(
+            f"{key} {metrics[key]:.2f}" if math.isfinite(metrics[key]) else f"{key} n/a"
+            for key in keys
+        )
         print(f"step {step}: {summary} ({metrics['train/step_seconds']:.0f} s)")
 
     learner.learn(args.steps, callback=report)
