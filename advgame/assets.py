@@ -70,7 +70,7 @@ def embedder_path() -> Path:
 
 @contextmanager
 def quiet_progress_bars() -> Iterator[None]:
-    """Hide transformers' loading bars, which a library should not print; logs say enough."""
+    """Hide transformers' loading progress bars, because library code reports through logging."""
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
