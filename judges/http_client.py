@@ -292,7 +292,7 @@ class ChatClient:
         """POST ``body`` and read the whole response within ``timeout_s`` in total.
 
         httpx applies its timeout to each read, so a server that sends a byte now and then
-        would hold the request open for as long as it likes; the deadline bounds the attempt.
+        could hold the request open without limit. The deadline bounds the whole attempt.
         """
         deadline = time.monotonic() + self.timeout_s
         try:

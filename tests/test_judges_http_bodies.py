@@ -22,7 +22,7 @@ POINT = PointwiseRequest("How do I bake bread?", "Mix flour and water.", Rubric.
 
 
 class BodyServer(ThreadingHTTPServer):
-    """Answers every chat request with ``self.body`` as a 200 JSON response."""
+    """A server that returns ``self.body`` as a 200 JSON response to every chat request."""
 
     daemon_threads = True
 

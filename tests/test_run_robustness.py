@@ -138,7 +138,7 @@ def test_train_cli_reports_bad_run_file_without_traceback(tmp_path):
     assert time.perf_counter() - started < 60
 
 
-def test_output_dir_that_is_a_file_is_config_error(tmp_path):
+def test_output_dir_file_raises(tmp_path):
     blocker = tmp_path / "taken"
     blocker.write_text("not a folder")
     config = load_run_config("cpu_dpo", {"output_dir": str(blocker / "run")})
@@ -146,7 +146,7 @@ def test_output_dir_that_is_a_file_is_config_error(tmp_path):
         save_config(config, blocker / "run")
 
 
-def test_stop_request_outside_the_main_thread_does_not_raise():
+def test_stop_request_off_main_thread():
     outcome: list[object] = []
 
     def enter() -> None:
