@@ -36,7 +36,9 @@ Actions
   attacks that failed phase 1 are ignored. A plain ``str`` is accepted when A = D = 1, and a
   flat tuple of A strings when D = 1.
 * Any string or :class:`~advgame.agents.base.Completion` is accepted whatever its
-  characters; a ``Completion`` with ``truncated=True`` counts as a ``max_length`` error.
+  characters; a ``Completion`` with ``truncated=True`` counts as a ``max_length`` error, and
+  so does an attacker output longer than ``max_attacker_output_chars``.
+* A key that is not an agent name raises ``ValueError``.
 
 Observations
 ------------
@@ -69,6 +71,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -272,6 +275,12 @@ class AdvGameEnv(ParallelEnv):
                 f"Expects actions to be a mapping from agent name to action, such as "
                 f"{{{ATTACKER!r}: text}}, actual: {type(actions).__name__}"
             )
+        unknown = [key for key in actions if key not in self.possible_agents]
+        if unknown:
+            raise ValueError(
+                f"Expects action keys among {self.possible_agents}, actual unknown keys: "
+                f"{sorted(map(repr, unknown))}; check the agent names"
+            )
         node = self.last_node
         if self._phase == "attack":
             outputs = self._attacker_action(actions)
@@ -316,7 +325,9 @@ class AdvGameEnv(ParallelEnv):
                 f"Expects the attacker action to be {self.num_attacks} output(s) (num_attacks), "
                 f"actual: {_describe(action)}"
             )
-        return [as_completion(a) for a in action]
+        completions = [as_completion(a) for a in action]
+        limit = self.max_attacker_output_chars
+        return [replace(c, truncated=True) if len(c.text) > limit else c for c in completions]
 
     def _defender_action(self, actions: dict[str, Any]) -> list[list[Completion]]:
         if DEFENDER not in actions:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from advgame.envs import ATTACKER, DEFENDER, AdvGameEnv, Seed
+from advgame.agents.base import Completion
+from advgame.envs import ATTACKER, DEFENDER, AdvGameEnv, Outcome, Seed
 from advgame.errors import ConfigError
 from advgame.judges import RuleJudge
 
@@ -46,7 +47,7 @@ def test_any_unicode_round_stays_inside_the_spaces(tiny_seeds, text):
     )
     for agent, observation in observations.items():
         assert env.observation_space(agent).contains(observation)
-    if env.agents:  # the attack passed the gate, so the defender answers
+    if env.agents:  # the attack passed the gate, so the defender responds
         observations, rewards, terminations, *_ = env.step({DEFENDER: text})
     assert set(rewards) == {ATTACKER, DEFENDER}
     assert all(terminations.values())
@@ -59,3 +60,30 @@ def test_actions_that_are_not_a_mapping_raise(tiny_seeds, actions):
     env.reset(seed=0)
     with pytest.raises(ValueError, match="mapping"):
         env.step(actions)
+
+
+def test_unknown_action_key_raises(tiny_seeds):
+    env = AdvGameEnv(tiny_seeds, RuleJudge())
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"unknown keys.*'attacker_1'"):
+        env.step({ATTACKER: ATTACK, "attacker_1": ATTACK})
+    assert env.agents == [ATTACKER, DEFENDER]
+
+
+def test_overlong_attacker_output_is_max_length(tiny_seeds):
+    env = AdvGameEnv(tiny_seeds, RuleJudge(), max_attacker_output_chars=len(ATTACK) - 1)
+    env.reset(options={"seed_index": 0})
+    action = Completion(ATTACK)
+    _, rewards, terminations, _, infos = env.step({ATTACKER: action})
+    assert infos[ATTACKER]["outcomes"] == [Outcome.MAX_LENGTH]
+    assert rewards[ATTACKER] == -1.0
+    assert all(terminations.values())
+    assert action.truncated is False
+
+
+def test_attacker_output_at_the_limit_passes(tiny_seeds):
+    env = AdvGameEnv(tiny_seeds, RuleJudge(), max_attacker_output_chars=len(ATTACK))
+    env.reset(options={"seed_index": 0})
+    _, _, _, _, infos = env.step({ATTACKER: ATTACK})
+    assert infos[ATTACKER]["outcomes"] == [None]
+    assert env.agents == [ATTACKER, DEFENDER]
