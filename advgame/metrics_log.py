@@ -70,6 +70,24 @@ class MetricsLogger:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Return the records of a ``metrics.jsonl`` file."""
+    """Return the records of a ``metrics.jsonl`` file.
+
+    An unreadable last line, which a run killed while appending leaves behind, is skipped
+    with a warning. An unreadable line elsewhere raises ``ValueError`` with its number.
+    """
     lines = Path(path).read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number == len(lines):
+                logger.warning("skipping unreadable last line %d of %s", number, path)
+                continue
+            raise ValueError(
+                f"Expects one JSON object per line in {path}, actual: unreadable line "
+                f"{number} ({error.msg}); remove or repair that line"
+            ) from error
+    return records

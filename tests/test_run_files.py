@@ -35,6 +35,19 @@ def test_metrics_file_writes_nan_as_null_and_truncates(tmp_path):
     log.close()
 
 
+def test_read_metrics_skips_partial_last_line(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1}\n{"step": 2}\n{"step": 3, "defe', encoding="utf-8")
+    assert [r["step"] for r in read_metrics(path)] == [1, 2]
+
+
+def test_read_metrics_corrupt_middle_raises(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1}\nnot json\n{"step": 3}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"metrics.jsonl.*line 2"):
+        read_metrics(path)
+
+
 def test_balanced_head_takes_both_classes():
     seeds = [Seed(f"h{i}", "harmful") for i in range(10)] + [Seed("b", "benign")]
     head = _balanced_head(seeds, 6)
