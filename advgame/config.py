@@ -23,6 +23,9 @@ A run file has these top-level sections (every key is optional; see the presets 
     evaluation: {enabled: true, max_seeds: 32, judge: true}
     tensorboard: true            # also write TensorBoard logs when it is installed
 
+Relative paths in a run file (``output_dir``, seed files, model folders) resolve against
+the working directory, as paths on the command line do, not against the run file's folder.
+
 Each player section mixes model settings (``model``, ``response_prefix``,
 ``system_prompt``, ``lora``, ``device``, ``dtype``, ``gradient_checkpointing``,
 ``freeze_embeddings``, ``autocast``) with the learner's
