@@ -129,7 +129,7 @@ _PLAYER_MODEL_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "dtype": ((str, type(None)), "a torch dtype name such as bfloat16, or null"),
     "gradient_checkpointing": ((bool,), "true or false"),
     "freeze_embeddings": ((bool,), "true or false"),
-    "autocast": ((str, type(None)), "a torch dtype name such as bfloat16, or null"),
+    "autocast": ((str, type(None)), "auto, a torch dtype name such as bfloat16, or null"),
 }
 
 

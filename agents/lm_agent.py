@@ -54,7 +54,9 @@ class LMAgent(PredictMixin):
             saves that share of the gradient, optimizer and EMA memory.
         autocast: ``"bfloat16"`` (or a torch dtype) runs sampling and training forward
             passes in mixed precision under ``torch.autocast``, on CPUs with bf16
-            instructions and on GPUs; ``None`` keeps the model's dtype throughout.
+            instructions and on GPUs; ``"auto"`` picks bfloat16 where the model's device
+            has native bf16 support (see :func:`bf16_is_native`) and ``None`` elsewhere;
+            ``None`` keeps the model's dtype throughout.
         backend: a sampling backend; default an in-process :class:`HFBackend`.
     """
 
@@ -91,7 +93,7 @@ class LMAgent(PredictMixin):
             self.model = _apply_lora(self.model, lora)
             self.lora_config = lora
         self.backend: Backend = backend or HFBackend(
-            self.model, self.tokenizer, autocast=_autocast_dtype(autocast)
+            self.model, self.tokenizer, autocast=_autocast_dtype(autocast, self.model.device)
         )
         self._rng = np.random.default_rng(seed)
 
@@ -224,14 +226,36 @@ def _apply_lora(model: Any, lora: Any) -> Any:
     return get_peft_model(model, lora)
 
 
-def _autocast_dtype(value: Any) -> torch.dtype | None:
-    """Return the torch dtype that ``value`` names, or ``None``."""
+def bf16_is_native(device: str | torch.device) -> bool:
+    """Return whether ``device`` computes bf16 matrix products in hardware.
+
+    True for a CUDA device with bf16 support in hardware and for a CPU with AVX512-BF16 or
+    AMX instructions. Elsewhere bf16 is converted in software and is usually slower than
+    float32.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    if device.type == "cpu":
+        # Private torch helpers, so a torch release without them counts as no support.
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False
+
+
+def _autocast_dtype(value: Any, device: str | torch.device = "cpu") -> torch.dtype | None:
+    """Return the torch dtype that ``value`` names on ``device``, or ``None``."""
     if value is None or isinstance(value, torch.dtype):
         return value
+    if value == "auto":
+        native = bf16_is_native(device)
+        logger.info("autocast: auto uses %s on %s", "bfloat16" if native else "float32", device)
+        return torch.bfloat16 if native else None
     dtype = getattr(torch, str(value), None)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ConfigError(
-            f"Expects autocast to name a floating torch dtype such as bfloat16, actual: "
-            f"{value!r}; use autocast: bfloat16, or leave it out to keep the model's dtype"
+            f"Expects autocast to name a floating torch dtype such as bfloat16, or auto, "
+            f"actual: {value!r}; use autocast: bfloat16 or auto, or leave it out to keep the "
+            f"model's dtype"
         )
     return dtype

@@ -29,7 +29,7 @@ from advgame.agents.learners.testing import (
     ScriptedBackend,
     build_tiny_model,
 )
-from advgame.agents.lm_agent import LMAgent
+from advgame.agents.lm_agent import LMAgent, bf16_is_native
 from advgame.agents.sampling import SamplingConfig
 from advgame.agents.scripted import ScriptedAttacker
 from advgame.envs import Game, Seed
@@ -263,6 +263,25 @@ def test_autocast_scores_close_to_float32(tiny_dir: Path) -> None:
 def test_autocast_rejects_unknown_dtype(tiny_dir: Path) -> None:
     with pytest.raises(ConfigError, match="autocast"):
         LMAgent(tiny_dir, autocast="bf16")
+
+
+def test_autocast_auto_follows_the_cpu(tiny_dir: Path) -> None:
+    expected = torch.bfloat16 if bf16_is_native("cpu") else None
+    assert LMAgent(tiny_dir, autocast="auto").backend.autocast == expected
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_autocast_auto_reads_cpu_flags(
+    tiny_dir: Path, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    agent = LMAgent(tiny_dir, autocast="auto")
+    assert agent.backend.autocast == (torch.bfloat16 if native else None)
+
+
+def test_bf16_native_false_on_meta() -> None:
+    assert bf16_is_native("meta") is False
 
 
 def _metrics_equal(a: dict[str, float], b: dict[str, float]) -> list[str]:
