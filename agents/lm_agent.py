@@ -54,8 +54,8 @@ class LMAgent(PredictMixin):
             saves that share of the gradient, optimizer and EMA memory.
         autocast: ``"bfloat16"`` (or a torch dtype) runs sampling and training forward
             passes in mixed precision under ``torch.autocast``, on CPUs with bf16
-            instructions and on GPUs; ``"auto"`` picks bfloat16 where the model's device
-            has native bf16 support (see :func:`bf16_is_native`) and ``None`` elsewhere;
+            instructions and on GPUs. ``"auto"`` picks bfloat16 where the model's device
+            has native bf16 support (see :func:`bf16_is_native`) and no autocast elsewhere.
             ``None`` keeps the model's dtype throughout.
         backend: a sampling backend; default an in-process :class:`HFBackend`.
     """
@@ -243,7 +243,7 @@ def bf16_is_native(device: str | torch.device) -> bool:
     return False
 
 
-def _autocast_dtype(value: Any, device: str | torch.device = "cpu") -> torch.dtype | None:
+def _autocast_dtype(value: Any, device: str | torch.device) -> torch.dtype | None:
     """Return the torch dtype that ``value`` names on ``device``, or ``None``."""
     if value is None or isinstance(value, torch.dtype):
         return value
